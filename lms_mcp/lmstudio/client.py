@@ -1,0 +1,242 @@
+"""Async client for LM Studio's native REST API v1 (LM Studio 0.4+)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncGenerator, Generator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import httpx2
+from pydantic import ValidationError
+
+from .. import __version__
+from .errors import (
+    ConnectionLostError,
+    LMStudioError,
+    LMStudioTimeoutError,
+    LMStudioUnreachableError,
+    MalformedResponseError,
+    error_detail,
+    error_from_response,
+    is_unexpected_endpoint,
+)
+from .models import (
+    ChatRequest,
+    ChatResponse,
+    DownloadJob,
+    DownloadRequest,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    Greeting,
+    LoadRequest,
+    LoadResponse,
+    ModelList,
+    UnloadRequest,
+    UnloadResponse,
+    WireModel,
+)
+from .streaming import ChatEnd, ChatEvent, EventParseError, parse_event
+
+DEFAULT_BASE_URL = "http://127.0.0.1:1234"
+_API_SUFFIXES = ("/api/v1", "/api/v0", "/v1")
+
+ResponseT = TypeVar("ResponseT", bound=WireModel)
+
+
+def normalize_base_url(url: str) -> str:
+    """`http://host:1234`, whether the user wrote it with a trailing `/`, `/v1` or `/api/v1` or not."""
+    url = url.strip().rstrip("/")
+    for suffix in _API_SUFFIXES:
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+            break
+    return url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LMStudioClient:
+    """One pooled HTTP connection to LM Studio, shared by every call.
+
+    The HTTP client is created on first use, so constructing this costs nothing and never touches
+    the network: a server can start while LM Studio is down and work as soon as it comes up.
+    `transport` is the test seam (an httpx2 transport); production uses the default pool.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        api_token: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 300.0,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self._api_token = api_token or None
+        self._timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
+        self._transport = transport
+        self._http: httpx2.AsyncClient | None = None
+
+    @property
+    def token_configured(self) -> bool:
+        return self._api_token is not None
+
+    def _client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            parts = urlsplit(self.base_url)
+            headers = {"User-Agent": f"lms-mcp/{__version__}", "Accept": "application/json"}
+            if self._api_token:
+                headers["Authorization"] = f"Bearer {self._api_token}"
+            self._http = httpx2.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=self._timeout,
+                transport=self._transport,
+                # Loading the TLS trust store costs ~40-80 ms; plain http:// never needs it.
+                verify=parts.scheme == "https",
+                # Proxy variables must not reroute a local LM Studio.
+                trust_env=not _is_loopback(parts.hostname or ""),
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> LMStudioClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    # --- endpoints --------------------------------------------------------------------------------
+
+    async def greeting(self) -> bool:
+        """`GET /lmstudio-greeting`: True when the server says it is LM Studio."""
+        body = await self._request("GET", "/lmstudio-greeting")
+        return self._parse(Greeting, body).lmstudio
+
+    async def list_models(self) -> ModelList:
+        return self._parse(ModelList, await self._request("GET", "/api/v1/models"))
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        """`POST /api/v1/chat` without streaming: returns when the whole answer is ready."""
+        body = request.model_copy(update={"stream": None}).to_wire()
+        return self._parse(ChatResponse, await self._request("POST", "/api/v1/chat", body))
+
+    async def chat_stream(self, request: ChatRequest) -> AsyncGenerator[ChatEvent]:
+        """`POST /api/v1/chat` with `stream: true`, as typed events ending with `ChatEnd`.
+
+        Close the iterator (`contextlib.aclosing`) when stopping early: that aborts the request.
+        """
+        body = request.model_copy(update={"stream": True}).to_wire()
+        with self._translate_errors():
+            async with self._client().stream("POST", "/api/v1/chat", json=body) as response:
+                content_type = response.headers.get("content-type", "")
+                if response.status_code >= 400 or not content_type.startswith("text/event-stream"):
+                    await response.aread()
+                    raise self._error_for(response, self._json(response))
+                async for sse in httpx2.EventSource(response, max_event_size=None):
+                    try:
+                        event = parse_event(sse.event, sse.data)
+                    except EventParseError as exc:
+                        raise MalformedResponseError(str(exc)) from exc
+                    if event is None:
+                        continue
+                    yield event
+                    # LM Studio may keep the socket open briefly after chat.end.
+                    if isinstance(event, ChatEnd):
+                        return
+        raise ConnectionLostError("LM Studio closed the chat stream before it finished (no chat.end event)")
+
+    async def load_model(self, request: LoadRequest) -> LoadResponse:
+        """`POST /api/v1/models/load`: blocks until the model is loaded (seconds to minutes)."""
+        return self._parse(LoadResponse, await self._request("POST", "/api/v1/models/load", request.to_wire()))
+
+    async def unload_model(self, instance_id: str) -> UnloadResponse:
+        body = UnloadRequest(instance_id=instance_id).to_wire()
+        return self._parse(UnloadResponse, await self._request("POST", "/api/v1/models/unload", body))
+
+    async def download_model(self, request: DownloadRequest) -> DownloadJob:
+        return self._parse(DownloadJob, await self._request("POST", "/api/v1/models/download", request.to_wire()))
+
+    async def download_status(self, job_id: str) -> DownloadJob:
+        path = f"/api/v1/models/download/status/{quote(job_id, safe='')}"
+        return self._parse(DownloadJob, await self._request("GET", path))
+
+    async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
+        """`POST /v1/embeddings`, the OpenAI-compatible route: v1 has no native embeddings endpoint."""
+        return self._parse(EmbeddingsResponse, await self._request("POST", "/v1/embeddings", request.to_wire()))
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        with self._translate_errors():
+            response = await self._client().request(method, path, json=body)
+        parsed = self._json(response)
+        if response.status_code >= 400 or is_unexpected_endpoint(parsed):
+            raise self._error_for(response, parsed)
+        return parsed
+
+    def _json(self, response: httpx2.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            if response.status_code >= 400:
+                return None
+            raise MalformedResponseError(
+                f"LM Studio answered {response.request.method} {response.request.url.path} "
+                f"with a body that is not JSON: {response.text[:120]!r}"
+            ) from None
+
+    def _error_for(self, response: httpx2.Response, body: Any) -> LMStudioError:
+        return error_from_response(response, body, token_sent=self.token_configured)
+
+    @staticmethod
+    def _parse(model: type[ResponseT], body: Any) -> ResponseT:
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            if error_detail(body) is not None:
+                raise MalformedResponseError(f"LM Studio answered with an error: {error_detail(body)}") from exc
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "body"
+            raise MalformedResponseError(
+                f"LM Studio's response does not match its documented shape ({where}: {first['msg']})"
+            ) from exc
+
+    @contextmanager
+    def _translate_errors(self) -> Generator[None]:
+        """Network failures become client errors; LMStudioError and cancellation pass through."""
+        try:
+            yield
+        except httpx2.ConnectTimeout as exc:
+            raise LMStudioTimeoutError(
+                f"Connecting to LM Studio at {self.base_url} timed out", phase="connect"
+            ) from exc
+        except httpx2.ConnectError as exc:
+            raise LMStudioUnreachableError(self.base_url, _reason(exc)) from exc
+        except httpx2.ReadTimeout as exc:
+            raise LMStudioTimeoutError("LM Studio sent nothing for the read timeout", phase="read") from exc
+        except httpx2.WriteTimeout as exc:
+            raise LMStudioTimeoutError("Sending the request to LM Studio timed out", phase="write") from exc
+        except httpx2.PoolTimeout as exc:
+            raise LMStudioTimeoutError("No free connection to LM Studio in time", phase="pool") from exc
+        except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:
+            raise ConnectionLostError(f"LM Studio closed the connection mid-response ({_reason(exc)})") from exc
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text or type(exc).__name__

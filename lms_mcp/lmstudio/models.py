@@ -1,0 +1,318 @@
+"""Pydantic models of LM Studio's native REST API v1 wire format.
+
+Responses ignore unknown fields, so a newer LM Studio that adds keys keeps working. Requests forbid
+unknown fields and serialise without unset values: LM Studio validates strictly and answers 400 to any
+key it does not document, so the client must never send one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+ReasoningSetting = Literal["off", "low", "medium", "high", "on"]
+DownloadStatusName = Literal["downloading", "paused", "completed", "failed", "already_downloaded"]
+
+
+class WireModel(BaseModel):
+    """A response body: tolerant of fields LM Studio may add."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class RequestModel(BaseModel):
+    """A request body: only documented fields, never an unset one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# --- GET /api/v1/models -------------------------------------------------------------------------
+
+
+class Quantization(WireModel):
+    name: str | None = None
+    bits_per_weight: float | None = None
+
+
+class ReasoningCapability(WireModel):
+    allowed_options: list[str] = Field(default_factory=list[str])
+    default: str | None = None
+
+
+class Capabilities(WireModel):
+    vision: bool = False
+    trained_for_tool_use: bool = False
+    reasoning: ReasoningCapability | None = None
+
+
+class InstanceConfig(WireModel):
+    context_length: int | None = None
+    eval_batch_size: int | None = None
+    parallel: int | None = None
+    flash_attention: bool | None = None
+    num_experts: int | None = None
+    offload_kv_cache_to_gpu: bool | None = None
+
+
+class LoadedInstance(WireModel):
+    id: str
+    config: InstanceConfig = Field(default_factory=InstanceConfig)
+
+
+class ModelInfo(WireModel):
+    type: str
+    key: str
+    publisher: str | None = None
+    display_name: str | None = None
+    architecture: str | None = None
+    quantization: Quantization | None = None
+    size_bytes: int | None = None
+    params_string: str | None = None
+    loaded_instances: list[LoadedInstance] = Field(default_factory=list[LoadedInstance])
+    max_context_length: int | None = None
+    format: str | None = None
+    capabilities: Capabilities | None = None
+    description: str | None = None
+    variants: list[str] | None = None
+    selected_variant: str | None = None
+
+
+class ModelList(WireModel):
+    models: list[ModelInfo]
+
+
+# --- POST /api/v1/models/load, /unload ------------------------------------------------------------
+
+
+class LoadRequest(RequestModel):
+    model: str
+    context_length: int | None = None
+    eval_batch_size: int | None = None
+    flash_attention: bool | None = None
+    num_experts: int | None = None
+    offload_kv_cache_to_gpu: bool | None = None
+    echo_load_config: bool | None = None
+
+
+class LoadConfig(WireModel):
+    context_length: int | None = None
+    eval_batch_size: int | None = None
+    flash_attention: bool | None = None
+    num_experts: int | None = None
+    offload_kv_cache_to_gpu: bool | None = None
+
+
+class LoadResponse(WireModel):
+    type: str
+    instance_id: str
+    load_time_seconds: float | None = None
+    status: str = "loaded"
+    load_config: LoadConfig | None = None
+
+
+class UnloadRequest(RequestModel):
+    instance_id: str
+
+
+class UnloadResponse(WireModel):
+    instance_id: str
+
+
+# --- POST /api/v1/models/download, GET .../status/:job_id -----------------------------------------
+
+
+class DownloadRequest(RequestModel):
+    model: str
+    quantization: str | None = None
+
+
+class DownloadJob(WireModel):
+    status: str
+    job_id: str | None = None
+    total_size_bytes: int | None = None
+    downloaded_bytes: int | None = None
+    bytes_per_second: float | None = None
+    estimated_completion: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    # Undocumented; some LM Studio builds explain a failed job here.
+    error: str | None = None
+
+
+# --- POST /api/v1/chat ----------------------------------------------------------------------------
+
+
+class TextInput(RequestModel):
+    type: Literal["text"] = "text"
+    content: str
+
+
+class ImageInput(RequestModel):
+    type: Literal["image"] = "image"
+    data_url: str
+
+
+InputItem = Annotated[TextInput | ImageInput, Field(discriminator="type")]
+
+
+class PluginIntegration(RequestModel):
+    type: Literal["plugin"] = "plugin"
+    id: str
+    allowed_tools: list[str] | None = None
+
+
+class EphemeralMcpIntegration(RequestModel):
+    type: Literal["ephemeral_mcp"] = "ephemeral_mcp"
+    server_label: str
+    server_url: str
+    allowed_tools: list[str] | None = None
+    headers: dict[str, str] | None = None
+
+
+Integration = str | Annotated[PluginIntegration | EphemeralMcpIntegration, Field(discriminator="type")]
+
+
+class ChatRequest(RequestModel):
+    model: str
+    input: str | list[InputItem]
+    system_prompt: str | None = None
+    integrations: list[Integration] | None = None
+    stream: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    max_output_tokens: int | None = None
+    reasoning: ReasoningSetting | None = None
+    context_length: int | None = None
+    store: bool | None = None
+    previous_response_id: str | None = None
+
+
+class ProviderInfo(WireModel):
+    type: str
+    plugin_id: str | None = None
+    server_label: str | None = None
+
+
+class MessageItem(WireModel):
+    type: Literal["message"] = "message"
+    content: str
+
+
+class ReasoningItem(WireModel):
+    type: Literal["reasoning"] = "reasoning"
+    content: str
+
+
+class ToolCallItem(WireModel):
+    type: Literal["tool_call"] = "tool_call"
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict[str, Any])
+    output: str | None = None
+    provider_info: ProviderInfo | None = None
+
+
+class InvalidToolCallMetadata(WireModel):
+    type: str
+    tool_name: str | None = None
+    arguments: dict[str, Any] | None = None
+    provider_info: ProviderInfo | None = None
+
+
+class InvalidToolCallItem(WireModel):
+    type: Literal["invalid_tool_call"] = "invalid_tool_call"
+    reason: str
+    metadata: InvalidToolCallMetadata | None = None
+
+
+class UnknownOutputItem(WireModel):
+    """An output item of a type this client does not know yet; kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+
+_KNOWN_OUTPUT_TYPES = frozenset({"message", "reasoning", "tool_call", "invalid_tool_call"})
+
+
+def _output_item_tag(item: Any) -> str:
+    kind: Any = cast(dict[str, Any], item).get("type") if isinstance(item, dict) else getattr(item, "type", None)
+    return kind if isinstance(kind, str) and kind in _KNOWN_OUTPUT_TYPES else "unknown"
+
+
+OutputItem = Annotated[
+    Annotated[MessageItem, Tag("message")]
+    | Annotated[ReasoningItem, Tag("reasoning")]
+    | Annotated[ToolCallItem, Tag("tool_call")]
+    | Annotated[InvalidToolCallItem, Tag("invalid_tool_call")]
+    | Annotated[UnknownOutputItem, Tag("unknown")],
+    Discriminator(_output_item_tag),
+]
+
+
+class ChatStats(WireModel):
+    input_tokens: int = 0
+    total_output_tokens: int = 0
+    reasoning_output_tokens: int = 0
+    tokens_per_second: float | None = None
+    time_to_first_token_seconds: float | None = None
+    model_load_time_seconds: float | None = None
+
+
+class ChatResponse(WireModel):
+    model_instance_id: str
+    output: list[OutputItem] = Field(default_factory=list[OutputItem])
+    stats: ChatStats = Field(default_factory=ChatStats)
+    response_id: str | None = None
+
+    @property
+    def message_text(self) -> str:
+        """The assistant's answer: every message item, in order."""
+        return "".join(item.content for item in self.output if isinstance(item, MessageItem))
+
+    @property
+    def reasoning_text(self) -> str:
+        return "".join(item.content for item in self.output if isinstance(item, ReasoningItem))
+
+
+class ErrorDetail(WireModel):
+    """LM Studio's native error object: `{"type", "message", "code"?, "param"?}`."""
+
+    type: str = "unknown"
+    message: str = ""
+    code: str | None = None
+    param: str | None = None
+
+
+# --- POST /v1/embeddings (OpenAI-compatible; v1 has no native embeddings route) ------------------
+
+
+class EmbeddingsRequest(RequestModel):
+    model: str
+    input: str | list[str]
+
+
+class Embedding(WireModel):
+    embedding: list[float]
+    index: int = 0
+
+
+class EmbeddingsUsage(WireModel):
+    prompt_tokens: int = 0
+    total_tokens: int = 0
+
+
+class EmbeddingsResponse(WireModel):
+    data: list[Embedding]
+    model: str | None = None
+    usage: EmbeddingsUsage | None = None
+
+
+class Greeting(WireModel):
+    lmstudio: bool = False

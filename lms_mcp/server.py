@@ -1,0 +1,54 @@
+"""build_server(settings) -> the MCP server, whose lifespan owns the one LM Studio client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+import httpx2
+from mcp.server.mcpserver import MCPServer
+
+from . import __version__
+from .app_state import AppState
+from .lmstudio import LMStudioClient
+from .settings import Settings
+from .tools import register_tools
+
+INSTRUCTIONS = """\
+Tools for a local LM Studio server. Use `chat` to hand work to a local model (summaries, drafts,
+extraction, classification, private data) without spending your own context; continue a
+conversation by passing the returned response_id as previous_response_id. Use `list_models` to see
+what is downloaded and loaded, `load_model` / `unload_model` to manage memory, and `download_model`
+then `download_status` to fetch new models. Errors start with a code (e.g. LMSTUDIO_UNREACHABLE)
+followed by what to do next."""
+
+
+def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
+    """The lms-mcp server. It never calls LM Studio here: each tool call connects on demand."""
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[AppState]) -> AsyncGenerator[AppState]:
+        client = LMStudioClient(
+            settings.base_url,
+            api_token=settings.api_token,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            transport=transport,
+        )
+        try:
+            yield AppState(settings=settings, client=client)
+        finally:
+            await client.aclose()
+
+    server = MCPServer(
+        "lms-mcp",
+        title="LM Studio",
+        description="Hand work to local LM Studio models and manage them",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        website_url="https://lmstudio.ai/docs/developer/rest",
+        lifespan=lifespan,
+        log_level=settings.log_level,
+    )
+    register_tools(server)
+    return server

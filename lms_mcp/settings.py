@@ -1,0 +1,171 @@
+"""Server settings: command-line flag > environment variable > default, validated once, then frozen.
+
+Each setting is declared once, in `OPTIONS`, with its flag, env var, parser and help; the CLI and
+`--help` are generated from that table, so a new setting cannot be half-documented.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from .lmstudio.client import DEFAULT_BASE_URL, normalize_base_url
+
+Transport = Literal["stdio", "sse", "http"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class SettingsError(ValueError):
+    """A setting with a value that cannot be used; the message names the flag and the env var."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str = DEFAULT_BASE_URL
+    api_token: str | None = dataclasses.field(default=None, repr=False)
+    default_model: str | None = None
+    transport: Transport = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8765
+    connect_timeout: float = 5.0
+    read_timeout: float = 300.0
+    log_level: LogLevel = "INFO"
+
+
+@dataclass(frozen=True)
+class Option:
+    field: str
+    flag: str | None
+    env: str
+    help: str
+    parse: Callable[[str], Any]
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def _base_url(value: str) -> str:
+    url = normalize_base_url(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL such as {DEFAULT_BASE_URL}, got {value!r}")
+    return url
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ValueError(f"must be a port number from 1 to 65535, got {value!r}")
+    return port
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 86_400:
+        raise ValueError(f"must be a number of seconds above 0 and at most 86400, got {value!r}")
+    return seconds
+
+
+def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        normalized = value.strip().upper() if upper else value.strip().lower()
+        if normalized not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+        return normalized
+
+    return parse
+
+
+def _text(value: str) -> str | None:
+    return value.strip() or None
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "base_url",
+        "--base-url",
+        "LMSTUDIO_BASE_URL",
+        f"LM Studio server address (default {DEFAULT_BASE_URL}; a trailing /v1 or /api/v1 is fine)",
+        _base_url,
+        "URL",
+    ),
+    Option(
+        "api_token",
+        None,
+        "LM_API_TOKEN",
+        "LM Studio API token, needed when 'Require Authentication' is on (env only, never logged)",
+        _text,
+    ),
+    Option(
+        "default_model",
+        "--default-model",
+        "LMS_MCP_DEFAULT_MODEL",
+        "model key chat uses when the caller names none (default: the only loaded LLM)",
+        _text,
+        "KEY",
+    ),
+    Option(
+        "transport",
+        "--transport",
+        "LMS_MCP_TRANSPORT",
+        "MCP transport: stdio (default), sse, or http (Streamable HTTP at /mcp)",
+        _choice("stdio", "sse", "http"),
+        choices=("stdio", "sse", "http"),
+    ),
+    Option("host", "--host", "LMS_MCP_HOST", "address to listen on for sse/http (default 127.0.0.1)", str, "HOST"),
+    Option("port", "--port", "LMS_MCP_PORT", "port to listen on for sse/http (default 8765)", _port, "PORT"),
+    Option(
+        "connect_timeout",
+        "--connect-timeout",
+        "LMS_MCP_CONNECT_TIMEOUT",
+        "seconds to wait for a connection to LM Studio (default 5)",
+        _seconds,
+        "SECONDS",
+    ),
+    Option(
+        "read_timeout",
+        "--read-timeout",
+        "LMS_MCP_READ_TIMEOUT",
+        "seconds LM Studio may stay silent during a call or a stream (default 300)",
+        _seconds,
+        "SECONDS",
+    ),
+    Option(
+        "log_level",
+        "--log-level",
+        "LMS_MCP_LOG_LEVEL",
+        "stderr log level: DEBUG, INFO (default), WARNING or ERROR",
+        _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+        "LEVEL",
+    ),
+)
+
+
+def option_label(option: Option) -> str:
+    return f"{option.flag} / {option.env}" if option.flag else option.env
+
+
+def load_settings(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> Settings:
+    """Build Settings from raw flag values (by field name; None = not given) and the environment."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = flags.get(option.field)
+        source = option.flag
+        if raw is None:
+            raw = environ.get(option.env)
+            source = option.env
+        if raw is None:
+            continue
+        try:
+            values[option.field] = option.parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{source} ({option_label(option)}): {exc}") from None
+    return Settings(**values)

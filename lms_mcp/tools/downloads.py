@@ -1,0 +1,132 @@
+"""Tools that download models: download_model starts a job, download_status reports on it."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ..app_state import AppState
+from ..lmstudio.models import DownloadJob, DownloadRequest
+from .errors import reports_errors
+from .results import human_bytes, tool_result
+
+
+class DownloadResult(BaseModel):
+    job_id: str | None = Field(description="Pass it to download_status; absent when already downloaded")
+    status: str = Field(description="downloading, paused, completed, failed or already_downloaded")
+    total_size_bytes: int | None = None
+    downloaded_bytes: int | None = None
+    fraction: float | None = Field(default=None, description="0.0 to 1.0")
+    bytes_per_second: float | None = None
+    eta_seconds: float | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    error: str | None = None
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def describe_job(job: DownloadJob, now: datetime | None = None) -> DownloadResult:
+    total, done = job.total_size_bytes, job.downloaded_bytes
+    if job.status == "completed" and total is not None and done is None:
+        done = total
+    fraction = min(1.0, done / total) if total and done is not None else None
+    eta: float | None = None
+    finish = _parse_time(job.estimated_completion)
+    if job.status == "downloading":
+        if finish is not None:
+            eta = max(0.0, (finish - (now or datetime.now(UTC))).total_seconds())
+        elif job.bytes_per_second and total is not None and done is not None:
+            eta = (total - done) / job.bytes_per_second
+    return DownloadResult(
+        job_id=job.job_id,
+        status=job.status,
+        total_size_bytes=total,
+        downloaded_bytes=done,
+        fraction=fraction,
+        bytes_per_second=job.bytes_per_second,
+        eta_seconds=round(eta, 1) if eta is not None else None,
+        started_at=job.started_at,
+        completed_at=job.completed_at,
+        error=job.error,
+    )
+
+
+def render_job(result: DownloadResult) -> str:
+    if result.status == "already_downloaded":
+        return "Already downloaded: nothing to do. It is in list_models."
+    parts = [f"Download {result.job_id}: {result.status}"]
+    if result.fraction is not None:
+        parts.append(
+            f"{result.fraction:.0%} ({human_bytes(result.downloaded_bytes)} of {human_bytes(result.total_size_bytes)})"
+        )
+    elif result.total_size_bytes is not None:
+        parts.append(f"size {human_bytes(result.total_size_bytes)}")
+    if result.bytes_per_second:
+        parts.append(f"{human_bytes(int(result.bytes_per_second))}/s")
+    if result.eta_seconds is not None:
+        parts.append(f"about {result.eta_seconds:.0f} s left")
+    if result.error:
+        parts.append(f"error: {result.error}")
+    text = ", ".join(parts) + "."
+    if result.status in ("downloading", "paused"):
+        text += " Check again with download_status."
+    return text
+
+
+def register(server: MCPServer[AppState]) -> None:
+    @server.tool(
+        title="Download a model",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+        ),
+    )
+    @reports_errors
+    async def download_model(
+        ctx: Context[AppState],
+        model: Annotated[
+            str,
+            Field(
+                min_length=1,
+                description="LM Studio catalog id (e.g. 'ibm/granite-4-micro') or an exact Hugging Face URL "
+                "(e.g. 'https://huggingface.co/lmstudio-community/gpt-oss-20b-GGUF')",
+            ),
+        ],
+        quantization: Annotated[
+            str | None, Field(min_length=1, description="Quantization such as 'Q4_K_M' (Hugging Face URLs only)")
+        ] = None,
+    ) -> Annotated[CallToolResult, DownloadResult]:
+        """Start downloading a model into LM Studio from its catalog or Hugging Face.
+
+        Returns at once with a job id (or status already_downloaded); the download goes on in the
+        background. Follow it with download_status; when it completes, the model shows in list_models.
+        """
+        client = ctx.request_context.lifespan_context.client
+        job = await client.download_model(DownloadRequest(model=model, quantization=quantization))
+        result = describe_job(job)
+        return tool_result(result, render_job(result))
+
+    @server.tool(
+        title="Check a model download",
+        annotations=ToolAnnotations(
+            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    @reports_errors
+    async def download_status(
+        ctx: Context[AppState],
+        job_id: Annotated[str, Field(min_length=1, description="Job id returned by download_model")],
+    ) -> Annotated[CallToolResult, DownloadResult]:
+        """Report a download job's progress: status, bytes done and total, fraction, speed and time left."""
+        client = ctx.request_context.lifespan_context.client
+        result = describe_job(await client.download_status(job_id))
+        return tool_result(result, render_job(result))

@@ -1,0 +1,83 @@
+"""Turn LM Studio chat stream events into MCP progress: short messages, always increasing, throttled.
+
+Hosts such as Claude Code reset their tool timeout on every progress notification and show its
+message, so a long answer stays alive and visible. The progress value walks through three bands:
+model loading (0-10), prompt processing (10-20), then 20 + one per generated token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from ..lmstudio.streaming import (
+    ChatEvent,
+    MessageDelta,
+    ModelLoadEnd,
+    ModelLoadProgress,
+    ModelLoadStart,
+    PromptProcessingEnd,
+    PromptProcessingProgress,
+    PromptProcessingStart,
+    ReasoningDelta,
+    ReasoningStart,
+    ToolCallStart,
+)
+
+Report = Callable[[float, str], Awaitable[None]]
+
+LOAD_BAND = 0.0
+PROMPT_BAND = 10.0
+GENERATION_BAND = 20.0
+
+
+class ChatProgress:
+    def __init__(self, report: Report, *, model: str, min_interval: float = 0.1) -> None:
+        self._report = report
+        self._model = model
+        self._min_interval = min_interval
+        self._last_value = -1.0
+        self._last_sent = float("-inf")
+        self._last_phase = ""
+        self.reasoning_tokens = 0
+        self.message_tokens = 0
+
+    async def on_event(self, event: ChatEvent) -> None:
+        match event:
+            case ModelLoadStart():
+                await self._send(LOAD_BAND, "load", f"Loading {self._model}")
+            case ModelLoadProgress(progress=fraction):
+                await self._send(LOAD_BAND + 10 * fraction, "load", f"Loading {self._model}: {fraction:.0%}")
+            case ModelLoadEnd():
+                await self._send(PROMPT_BAND, "load-end", f"Loaded {self._model}")
+            case PromptProcessingStart():
+                await self._send(PROMPT_BAND, "prompt", "Processing prompt")
+            case PromptProcessingProgress(progress=fraction):
+                await self._send(PROMPT_BAND + 10 * fraction, "prompt", f"Processing prompt: {fraction:.0%}")
+            case PromptProcessingEnd():
+                await self._send(GENERATION_BAND, "prompt-end", "Prompt processed")
+            case ReasoningStart():
+                await self._send(self._generated_value(), "reasoning", "Reasoning")
+            case ReasoningDelta():
+                self.reasoning_tokens += 1
+                await self._send(self._generated_value(), "reasoning", f"Reasoning: {self.reasoning_tokens} tokens")
+            case ToolCallStart(tool=tool):
+                await self._send(self._generated_value(), f"tool:{tool}", f"Model is calling tool {tool}")
+            case MessageDelta():
+                self.message_tokens += 1
+                await self._send(self._generated_value(), "message", f"Generating: {self.message_tokens} tokens")
+            case _:
+                pass
+
+    def _generated_value(self) -> float:
+        return GENERATION_BAND + self.reasoning_tokens + self.message_tokens
+
+    async def _send(self, value: float, phase: str, message: str) -> None:
+        if value <= self._last_value:
+            return
+        now = time.monotonic()
+        # A new phase always shows; within a phase, at most one update per interval.
+        if phase == self._last_phase and now - self._last_sent < self._min_interval:
+            return
+        self._last_value, self._last_sent, self._last_phase = value, now, phase
+        await self._report(value, message)

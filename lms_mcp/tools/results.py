@@ -1,0 +1,24 @@
+"""Tool results: structured content for programs, a short text rendering for the model."""
+
+from __future__ import annotations
+
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel
+
+
+def tool_result(data: BaseModel, text: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=data.model_dump(mode="json"),
+    )
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"

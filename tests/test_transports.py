@@ -1,0 +1,200 @@
+"""The installed `lms-mcp` over stdio, Streamable HTTP and SSE, against the simulator on a real port."""
+
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.sse import sse_client
+from mcp.types import TextContent
+
+from lms_mcp.server import build_server
+from lms_mcp.settings import Settings
+from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
+
+pytestmark = pytest.mark.anyio
+
+MODEL = "qwen/qwen3-4b"
+
+
+def lms_mcp_command() -> str:
+    """The console script installed beside this interpreter (what a host would run)."""
+    script = Path(sys.executable).parent / "lms-mcp"
+    found = str(script) if script.exists() else shutil.which("lms-mcp")
+    assert found, "lms-mcp is not installed: pip install -e '.[dev]'"
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LMS_MCP_", "LMSTUDIO_", "LM_API"))}
+    return env | extra
+
+
+class LineReader:
+    """Reads a pipe line by line in a thread, so a test can wait with a timeout."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in iter(stream.readline, b""):
+            self.lines.put(line)
+
+    def next(self, timeout: float = 20) -> bytes:
+        return self.lines.get(timeout=timeout)
+
+
+def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulator) -> None:
+    process = subprocess.Popen(
+        [lms_mcp_command()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(LMSTUDIO_BASE_URL=sim_url, LMS_MCP_LOG_LEVEL="DEBUG"),
+    )
+    assert process.stdin and process.stdout
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw-host", "version": "1"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "chat", "arguments": {"prompt": "hi", "model": MODEL}, "_meta": {"progressToken": 7}},
+        },
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "list_models", "arguments": {}}},
+    ]
+    for message in messages:
+        process.stdin.write(json.dumps(message).encode() + b"\n")
+    process.stdin.flush()
+    reader = LineReader(process.stdout)
+    received: list[dict[str, Any]] = []
+    try:
+        while not any(m.get("id") == 4 for m in received):
+            line = reader.next()
+            message = json.loads(line)  # every byte on stdout must be JSON-RPC
+            assert message["jsonrpc"] == "2.0"
+            received.append(message)
+    finally:
+        process.stdin.close()
+        process.wait(timeout=10)
+    assert process.stdout.read() == b""
+    by_id = {m["id"]: m for m in received if "id" in m}
+    assert by_id[1]["result"]["protocolVersion"] == "2025-06-18"
+    assert len(by_id[2]["result"]["tools"]) == 6
+    answer = by_id[3]["result"]["structuredContent"]["answer"]
+    assert answer == reply_text(MODEL, None, "hi", 1, sim.config.reply_tokens)
+    assert any(m.get("method") == "notifications/progress" for m in received)
+    assert by_id[4]["result"]["isError"] is False
+    assert process.stderr and b"serving over stdio" in process.stderr.read()
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_stdio_with_the_sdk_client_in_both_eras(sim_url: str, mode: str) -> None:
+    params = StdioServerParameters(command=lms_mcp_command(), env=child_env(LMSTUDIO_BASE_URL=sim_url))
+    async with Client(params, mode=mode) as client:
+        result = await client.call_tool("list_models", {"loaded_only": True})
+    assert not result.is_error
+    assert result.structured_content and result.structured_content["count"] == 1
+
+
+@pytest.fixture(params=["http", "sse"])
+def served(request: pytest.FixtureRequest, sim_url: str) -> Iterator[str]:
+    """`lms-mcp --transport http|sse` in a subprocess; yields its endpoint URL."""
+    transport = request.param
+    port = free_port()
+    process = subprocess.Popen(
+        [lms_mcp_command(), "--transport", transport, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(LMSTUDIO_BASE_URL=sim_url),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert time.monotonic() < deadline, "lms-mcp did not start listening"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/{'mcp' if transport == 'http' else 'sse'}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        assert process.stdout and process.stdout.read() == b""
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_round_trip_over_http_and_sse_with_progress(served: str, sim: Simulator, mode: str) -> None:
+    target: Any = sse_client(served) if served.endswith("/sse") else served
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with Client(target, mode=mode) as client:
+        tools = await client.list_tools()
+        result = await client.call_tool("chat", {"prompt": "hello", "model": MODEL}, progress_callback=on_progress)
+    assert len(tools.tools) == 6
+    assert not result.is_error
+    assert result.structured_content
+    assert result.structured_content["answer"] == reply_text(MODEL, None, "hello", 1, sim.config.reply_tokens)
+    assert progress, "no progress notification arrived"
+
+
+async def test_http_and_sse_refuse_a_foreign_host_header(served: str) -> None:
+    async with httpx2.AsyncClient() as http:
+        if served.endswith("/sse"):
+            response = await http.get(served, headers={"Host": "evil.example"})
+        else:
+            response = await http.post(
+                served,
+                headers={"Host": "evil.example", "Accept": "application/json, text/event-stream"},
+                json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            )
+    assert response.status_code == 421
+
+
+async def test_lm_studio_down_at_start_then_up_recovers_without_restart() -> None:
+    port = free_port()
+    server = build_server(Settings(base_url=f"http://127.0.0.1:{port}", connect_timeout=2))
+    async with Client(server) as client:
+        down = await client.call_tool("list_models", {})
+        assert down.is_error
+        block = down.content[0]
+        assert isinstance(block, TextContent) and block.text.startswith("LMSTUDIO_UNREACHABLE: ")
+        assert f"127.0.0.1:{port}" in block.text
+        with serve_in_thread(Simulator(SimulatorConfig()), port=port):
+            up = await client.call_tool("list_models", {})
+    assert not up.is_error
+    assert up.structured_content and up.structured_content["count"] >= 4

@@ -20,7 +20,11 @@ def test_defaults_apply_when_nothing_is_set() -> None:
 
 
 def test_environment_overrides_default_and_flag_overrides_environment() -> None:
-    env = {"LMSTUDIO_BASE_URL": "http://10.1.2.3:4321", "LMS_MCP_PORT": "9001", "LMS_MCP_DEFAULT_MODEL": "qwen/qwen3-4b"}
+    env = {
+        "LMSTUDIO_BASE_URL": "http://10.1.2.3:4321",
+        "LMS_MCP_PORT": "9001",
+        "LMS_MCP_DEFAULT_MODEL": "qwen/qwen3-4b",
+    }
     from_env = load_settings(flags(), env)
     assert (from_env.base_url, from_env.port, from_env.default_model) == ("http://10.1.2.3:4321", 9001, "qwen/qwen3-4b")
     both = load_settings(flags("--base-url", "http://127.0.0.1:5555", "--port", "9002"), env)
@@ -28,7 +32,8 @@ def test_environment_overrides_default_and_flag_overrides_environment() -> None:
 
 
 @pytest.mark.parametrize(
-    "given", ["http://localhost:1234/v1", "http://localhost:1234/api/v1/", "http://localhost:1234/", " http://localhost:1234 "]
+    "given",
+    ["http://localhost:1234/v1", "http://localhost:1234/api/v1/", "http://localhost:1234/", " http://localhost:1234 "],
 )
 def test_base_url_suffixes_are_tolerated(given: str) -> None:
     assert load_settings({}, {"LMSTUDIO_BASE_URL": given}).base_url == "http://localhost:1234"

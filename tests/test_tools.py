@@ -54,7 +54,7 @@ async def test_lists_the_six_tools_with_titles_annotations_and_output_schemas(cl
 async def test_list_models_reports_every_model_with_capabilities_and_instances(client: Client, sim: Simulator) -> None:
     result = data(await client.call_tool("list_models", {}))
     keys = [m["key"] for m in result["models"]]
-    assert keys == [m["key"] for m in sim.config.catalog]
+    assert keys == [m.key for m in sim.config.catalog]
     gemma = next(m for m in result["models"] if m["key"] == LOADED)
     assert gemma["vision"] is True and gemma["tool_use"] is True
     assert gemma["reasoning_options"] == ["off", "on"]
@@ -72,7 +72,8 @@ async def test_list_models_filters_by_type_and_loaded(client: Client) -> None:
 
 async def test_chat_returns_the_models_answer_and_sends_only_what_was_asked(client: Client, sim: Simulator) -> None:
     result = await client.call_tool(
-        "chat", {"prompt": "Summarise: the cat sat.", "model": UNLOADED, "system_prompt": "Be terse.", "temperature": 0.2}
+        "chat",
+        {"prompt": "Summarise: the cat sat.", "model": UNLOADED, "system_prompt": "Be terse.", "temperature": 0.2},
     )
     answer = data(result)
     expected = reply_text(UNLOADED, "Be terse.", "Summarise: the cat sat.", 1, sim.config.reply_tokens)

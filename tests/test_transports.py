@@ -61,17 +61,14 @@ class LineReader:
     def next(self, timeout: float = 20) -> bytes:
         return self.lines.get(timeout=timeout)
 
+    def rest(self) -> bytes:
+        """Whatever else the process wrote before it exited (call after it has exited)."""
+        time.sleep(0.05)
+        return b"".join(self.lines.queue)
+
 
 def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulator) -> None:
-    process = subprocess.Popen(
-        [lms_mcp_command()],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(LMSTUDIO_BASE_URL=sim_url, LMS_MCP_LOG_LEVEL="DEBUG"),
-    )
-    assert process.stdin and process.stdout
-    messages = [
+    messages: list[dict[str, Any]] = [
         {
             "jsonrpc": "2.0",
             "id": 1,
@@ -92,21 +89,30 @@ def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulato
         },
         {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "list_models", "arguments": {}}},
     ]
-    for message in messages:
-        process.stdin.write(json.dumps(message).encode() + b"\n")
-    process.stdin.flush()
-    reader = LineReader(process.stdout)
     received: list[dict[str, Any]] = []
-    try:
-        while not any(m.get("id") == 4 for m in received):
-            line = reader.next()
-            message = json.loads(line)  # every byte on stdout must be JSON-RPC
-            assert message["jsonrpc"] == "2.0"
-            received.append(message)
-    finally:
-        process.stdin.close()
-        process.wait(timeout=10)
-    assert process.stdout.read() == b""
+    with subprocess.Popen(
+        [lms_mcp_command()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(LMSTUDIO_BASE_URL=sim_url, LMS_MCP_LOG_LEVEL="DEBUG"),
+    ) as process:
+        assert process.stdin and process.stdout and process.stderr
+        for message in messages:
+            process.stdin.write(json.dumps(message).encode() + b"\n")
+        process.stdin.flush()
+        reader = LineReader(process.stdout)
+        try:
+            while not {1, 2, 3, 4} <= {m.get("id") for m in received}:
+                message = json.loads(reader.next())  # every byte on stdout must be JSON-RPC
+                assert message["jsonrpc"] == "2.0"
+                received.append(message)
+        finally:
+            process.stdin.close()
+            process.wait(timeout=10)
+        for line in reader.rest().splitlines():
+            assert json.loads(line)["jsonrpc"] == "2.0", line
+        stderr = process.stderr.read()
     by_id = {m["id"]: m for m in received if "id" in m}
     assert by_id[1]["result"]["protocolVersion"] == "2025-06-18"
     assert len(by_id[2]["result"]["tools"]) == 6
@@ -114,7 +120,7 @@ def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulato
     assert answer == reply_text(MODEL, None, "hi", 1, sim.config.reply_tokens)
     assert any(m.get("method") == "notifications/progress" for m in received)
     assert by_id[4]["result"]["isError"] is False
-    assert process.stderr and b"serving over stdio" in process.stderr.read()
+    assert b"serving over stdio" in stderr
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
@@ -131,36 +137,36 @@ def served(request: pytest.FixtureRequest, sim_url: str) -> Iterator[str]:
     """`lms-mcp --transport http|sse` in a subprocess; yields its endpoint URL."""
     transport = request.param
     port = free_port()
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [lms_mcp_command(), "--transport", transport, "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=child_env(LMSTUDIO_BASE_URL=sim_url),
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                assert time.monotonic() < deadline, "lms-mcp did not start listening"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/{'mcp' if transport == 'http' else 'sse'}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    ) as process:
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                    assert time.monotonic() < deadline, "lms-mcp did not start listening"
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}/{'mcp' if transport == 'http' else 'sse'}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
         assert process.stdout and process.stdout.read() == b""
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_round_trip_over_http_and_sse_with_progress(served: str, sim: Simulator, mode: str) -> None:
     target: Any = sse_client(served) if served.endswith("/sse") else served
-    progress: list[float] = []
+    seen: list[float] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
 
     async with Client(target, mode=mode) as client:
         tools = await client.list_tools()
@@ -169,7 +175,7 @@ async def test_round_trip_over_http_and_sse_with_progress(served: str, sim: Simu
     assert not result.is_error
     assert result.structured_content
     assert result.structured_content["answer"] == reply_text(MODEL, None, "hello", 1, sim.config.reply_tokens)
-    assert progress, "no progress notification arrived"
+    assert seen, "no progress notification arrived"
 
 
 async def test_http_and_sse_refuse_a_foreign_host_header(served: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
 from typing import ParamSpec, cast
@@ -159,4 +160,6 @@ def reports_errors(tool: Callable[P, Awaitable[CallToolResult]]) -> Callable[P, 
             state = ctx.request_context.lifespan_context
             return error_result(translate(exc, state.settings))
 
+    # The docstring is the tool's description: without the source indentation a model would read.
+    wrapper.__doc__ = inspect.cleandoc(tool.__doc__ or "")
     return wrapper

@@ -252,19 +252,20 @@ def register(server: MCPServer[AppState]) -> None:
     ) -> Annotated[CallToolResult, UnloadResult]:
         """Unload a model from memory to free RAM/VRAM.
 
-        Takes an instance id from list_models, or a model key, which unloads every loaded instance of
-        that model. Any chat running on it is interrupted.
+        Takes an instance id from list_models (e.g. 'qwen/qwen3-4b:2'), or a model key, which unloads
+        every loaded instance of that model. Any chat running on it is interrupted.
         """
         client = ctx.request_context.lifespan_context.client
         listing = await client.list_models()
         instance_ids = [inst.id for m in listing.models for inst in m.loaded_instances]
-        if instance_id in instance_ids:
-            targets = [instance_id]
-        else:
-            info = _find_model(listing.models, instance_id)
-            if info is None:
+        # A model key wins over the equal id of its first instance: the key means every instance.
+        info = _find_model(listing.models, instance_id)
+        if info is None:
+            if instance_id not in instance_ids:
                 keys = [m.key for m in listing.models]
                 raise model_not_found(instance_id, instance_ids + keys, "loaded instance or model")
+            targets = [instance_id]
+        else:
             targets = [inst.id for inst in info.loaded_instances]
             if not targets:
                 loaded = ", ".join(instance_ids) or "none"

@@ -65,7 +65,7 @@ async def test_greeting(lms: LMStudioClient) -> None:
 
 async def test_list_models_parses_the_catalog(lms: LMStudioClient, sim: Simulator) -> None:
     listing = await lms.list_models()
-    assert [m.key for m in listing.models] == [m["key"] for m in sim.config.catalog]
+    assert [m.key for m in listing.models] == [m.key for m in sim.config.catalog]
     gemma = next(m for m in listing.models if m.key == LOADED)
     assert gemma.capabilities and gemma.capabilities.vision
     assert gemma.capabilities.reasoning and gemma.capabilities.reasoning.allowed_options == ["off", "on"]
@@ -277,8 +277,7 @@ def lm_studio_0_3() -> Starlette:
 
 
 async def test_an_lm_studio_before_0_4_is_not_a_v1_server() -> None:
-    old = Simulator(SimulatorConfig())
-    with serve_in_thread(old, app=lm_studio_0_3()) as url:
+    with serve_in_thread(lm_studio_0_3()) as url:
         async with LMStudioClient(url) as client:
             with pytest.raises(NotLMStudioV1Error) as caught:
                 await client.list_models()

@@ -23,7 +23,7 @@ from lms_mcp.lmstudio.models import (
     UnloadRequest,
     UnloadResponse,
 )
-from lms_mcp.lmstudio.streaming import EVENT_TYPES, ChatEnd, parse_event
+from lms_mcp.lmstudio.streaming import EVENT_TYPES, ChatEnd, ChatEvent, parse_event
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "lmstudio"
 
@@ -97,7 +97,7 @@ def test_all_nineteen_event_types_are_known() -> None:
 
 def test_assembled_stream_parses_and_ends_with_the_result() -> None:
     text = (FIXTURES / "api-v1-chat" / "stream.assembled-from-doc-events.sse").read_text(encoding="utf-8")
-    events = []
+    events: list[ChatEvent | None] = []
     for block in text.strip().split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines())
         events.append(parse_event(fields["event"], fields["data"]))

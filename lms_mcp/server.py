@@ -13,6 +13,7 @@ from .app_state import AppState
 from .lmstudio import LMStudioClient
 from .settings import Settings
 from .tools import register_tools
+from .waiting import PredictionSlots
 
 INSTRUCTIONS = """\
 Tools for a local LM Studio server. Use `chat` to hand work to a local model (summaries, drafts,
@@ -25,6 +26,7 @@ followed by what to do next."""
 
 def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
     """The lms-mcp server. It never calls LM Studio here: each tool call connects on demand."""
+    predictions = PredictionSlots(settings.max_concurrent_predictions)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncGenerator[AppState]:
@@ -36,7 +38,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             transport=transport,
         )
         try:
-            yield AppState(settings=settings, client=client)
+            yield AppState(settings=settings, client=client, predictions=predictions)
         finally:
             await client.aclose()
 

@@ -32,7 +32,11 @@ class Settings:
     port: int = 8765
     connect_timeout: float = 5.0
     read_timeout: float = 300.0
+    max_call_seconds: float = 1800.0
+    max_concurrent_predictions: int = 0
     log_level: LogLevel = "INFO"
+    # How often waits report progress (load heartbeats, download polls, queue position).
+    progress_interval: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,16 @@ def _port(value: str) -> int:
     if not 1 <= port <= 65535:
         raise ValueError(f"must be a port number from 1 to 65535, got {value!r}")
     return port
+
+
+def _count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if not 0 <= count <= 1024:
+        raise ValueError(f"must be a whole number from 0 (no limit) to 1024, got {value!r}")
+    return count
 
 
 def _seconds(value: str) -> float:
@@ -137,6 +151,22 @@ OPTIONS: tuple[Option, ...] = (
         "seconds LM Studio may stay silent during a call or a stream (default 300)",
         _seconds,
         "SECONDS",
+    ),
+    Option(
+        "max_call_seconds",
+        "--max-call-seconds",
+        "LMS_MCP_MAX_CALL_SECONDS",
+        "longest a chat or load_model call may take in all (default 1800)",
+        _seconds,
+        "SECONDS",
+    ),
+    Option(
+        "max_concurrent_predictions",
+        "--max-concurrent-predictions",
+        "LMS_MCP_MAX_CONCURRENT_PREDICTIONS",
+        "chats sent to LM Studio at once; more wait in a queue (default 0: no limit)",
+        _count,
+        "N",
     ),
     Option(
         "log_level",

@@ -160,9 +160,13 @@ class LMStudioClient:
                         return
         raise ConnectionLostError("LM Studio closed the chat stream before it finished (no chat.end event)")
 
-    async def load_model(self, request: LoadRequest) -> LoadResponse:
-        """`POST /api/v1/models/load`: blocks until the model is loaded (seconds to minutes)."""
-        return self._parse(LoadResponse, await self._request("POST", "/api/v1/models/load", request.to_wire()))
+    async def load_model(self, request: LoadRequest, *, read_timeout: float | None = None) -> LoadResponse:
+        """`POST /api/v1/models/load`: blocks, silent, until the model is loaded (seconds to minutes).
+
+        `read_timeout` replaces the client's for this call, since nothing is sent until the end.
+        """
+        body = await self._request("POST", "/api/v1/models/load", request.to_wire(), read_timeout=read_timeout)
+        return self._parse(LoadResponse, body)
 
     async def unload_model(self, instance_id: str) -> UnloadResponse:
         body = UnloadRequest(instance_id=instance_id).to_wire()
@@ -181,9 +185,14 @@ class LMStudioClient:
 
     # --- plumbing ---------------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    async def _request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, read_timeout: float | None = None
+    ) -> Any:
+        timeout = self._timeout
+        if read_timeout is not None:
+            timeout = httpx2.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
         with self._translate_errors():
-            response = await self._client().request(method, path, json=body)
+            response = await self._client().request(method, path, json=body, timeout=timeout)
         parsed = self._json(response)
         if response.status_code >= 400 or is_unexpected_endpoint(parsed):
             raise self._error_for(response, parsed)

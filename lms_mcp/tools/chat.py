@@ -3,6 +3,7 @@
 from contextlib import aclosing
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
@@ -193,19 +194,30 @@ def register(server: MCPServer[AppState]) -> None:
         partial: list[str] = []
         error: ErrorEvent | None = None
         response: ChatResponse | None = None
+        limit = state.settings.max_call_seconds
         try:
-            async with aclosing(client.chat_stream(request)) as events:
-                async for event in events:
-                    if isinstance(event, MessageDelta):
-                        partial.append(event.content)
-                    elif isinstance(event, ErrorEvent):
-                        error = event
-                    elif isinstance(event, ChatEnd):
-                        response = event.result
-                    await progress.on_event(event)
+            with anyio.fail_after(limit):
+                async with state.predictions.slot(progress.queued, state.settings.progress_interval):
+                    async with aclosing(client.chat_stream(request)) as events:
+                        async for event in events:
+                            if isinstance(event, MessageDelta):
+                                partial.append(event.content)
+                            elif isinstance(event, ErrorEvent):
+                                error = event
+                            elif isinstance(event, ChatEnd):
+                                response = event.result
+                            await progress.on_event(event)
         except ModelNotFoundError:
             listing = await client.list_models()
             raise model_not_found(chosen, [m.key for m in listing.models]) from None
+        except TimeoutError:
+            text = "".join(partial)
+            raise BridgeError(
+                ErrorCode.TIMEOUT,
+                f"The chat took longer than {limit:g} s in all and was stopped. Ask for less (max_output_tokens), "
+                f"or raise --max-call-seconds / LMS_MCP_MAX_CALL_SECONDS.\n"
+                f"Partial answer ({len(text)} characters):\n{text}",
+            ) from None
         if error is not None:
             text = response.message_text if response is not None else "".join(partial)
             raise BridgeError(

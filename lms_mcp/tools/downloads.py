@@ -1,8 +1,10 @@
 """Tools that download models: download_model starts a job, download_status reports on it."""
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
@@ -83,6 +85,37 @@ def render_job(result: DownloadResult) -> str:
     return text
 
 
+WaitSeconds = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=600,
+        description="Wait up to this many seconds for the download to finish, reporting progress meanwhile "
+        "(keep it under 50 in Claude Desktop, which drops calls after about 60 s)",
+    ),
+]
+
+
+async def follow(ctx: Context[AppState], job: DownloadJob, wait_seconds: float) -> DownloadJob:
+    """Poll the job until it leaves `downloading` or the wait ends, reporting bytes as progress."""
+    state = ctx.request_context.lifespan_context
+    deadline = time.monotonic() + wait_seconds
+    reported = -1.0
+    while job.status == "downloading" and job.job_id is not None:
+        result = describe_job(job)
+        done = float(result.downloaded_bytes or 0)
+        if done > reported:
+            reported = done
+            total = float(result.total_size_bytes) if result.total_size_bytes else None
+            await ctx.report_progress(done, total, render_job(result))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        await anyio.sleep(min(state.settings.progress_interval, remaining))
+        job = await state.client.download_status(job.job_id)
+    return job
+
+
 def register(server: MCPServer[AppState]) -> None:
     @server.tool(
         title="Download a model",
@@ -104,15 +137,17 @@ def register(server: MCPServer[AppState]) -> None:
         quantization: Annotated[
             str | None, Field(min_length=1, description="Quantization such as 'Q4_K_M' (Hugging Face URLs only)")
         ] = None,
+        wait_seconds: WaitSeconds = 0,
     ) -> Annotated[CallToolResult, DownloadResult]:
         """Start downloading a model into LM Studio from its catalog or Hugging Face.
 
-        Returns at once with a job id (or status already_downloaded); the download goes on in the
-        background. Follow it with download_status; when it completes, the model shows in list_models.
+        Returns a job id (or status already_downloaded) at once, or after up to wait_seconds of
+        following it. The download goes on in the background either way: check it with
+        download_status; when it completes, the model shows in list_models.
         """
         client = ctx.request_context.lifespan_context.client
         job = await client.download_model(DownloadRequest(model=model, quantization=quantization))
-        result = describe_job(job)
+        result = describe_job(await follow(ctx, job, wait_seconds))
         return tool_result(result, render_job(result))
 
     @server.tool(
@@ -125,8 +160,12 @@ def register(server: MCPServer[AppState]) -> None:
     async def download_status(
         ctx: Context[AppState],
         job_id: Annotated[str, Field(min_length=1, description="Job id returned by download_model")],
+        wait_seconds: WaitSeconds = 0,
     ) -> Annotated[CallToolResult, DownloadResult]:
-        """Report a download job's progress: status, bytes done and total, fraction, speed and time left."""
+        """Report a download job's progress: status, bytes done and total, fraction, speed and time left.
+
+        With wait_seconds, follows the job (reporting progress) until it finishes or the wait ends.
+        """
         client = ctx.request_context.lifespan_context.client
-        result = describe_job(await client.download_status(job_id))
+        result = describe_job(await follow(ctx, await client.download_status(job_id), wait_seconds))
         return tool_result(result, render_job(result))

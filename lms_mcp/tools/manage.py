@@ -2,12 +2,14 @@
 
 from typing import Annotated, Literal
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..app_state import AppState
 from ..lmstudio.models import LoadRequest, ModelInfo
+from ..waiting import with_heartbeat
 from .errors import BridgeError, ErrorCode, model_not_found, reports_errors
 from .results import human_bytes, tool_result
 
@@ -215,7 +217,24 @@ def register(server: MCPServer[AppState]) -> None:
             offload_kv_cache_to_gpu=offload_kv_cache_to_gpu,
             echo_load_config=True,
         )
-        loaded = await client.load_model(request)
+        settings = ctx.request_context.lifespan_context.settings
+
+        async def heartbeat(elapsed: float) -> None:
+            await ctx.report_progress(elapsed, None, f"Loading {model}: {elapsed:.0f} s")
+
+        try:
+            with anyio.fail_after(settings.max_call_seconds):
+                loaded = await with_heartbeat(
+                    lambda: client.load_model(request, read_timeout=settings.max_call_seconds),
+                    heartbeat,
+                    settings.progress_interval,
+                )
+        except TimeoutError:
+            raise BridgeError(
+                ErrorCode.TIMEOUT,
+                f"Loading {model} took longer than {settings.max_call_seconds:g} s. LM Studio may still finish "
+                "it: check list_models, or raise --max-call-seconds / LMS_MCP_MAX_CALL_SECONDS.",
+            ) from None
         config = loaded.load_config
         result = LoadResult(
             instance_id=loaded.instance_id,

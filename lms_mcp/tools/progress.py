@@ -2,7 +2,8 @@
 
 Hosts such as Claude Code reset their tool timeout on every progress notification and show its
 message, so a long answer stays alive and visible. The progress value walks through three bands:
-model loading (0-10), prompt processing (10-20), then 20 + one per generated token.
+waiting for a prediction slot (0-1), model loading (1-11), prompt processing (11-21), then 21 + one
+per generated token.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from ..lmstudio.streaming import (
 
 Report = Callable[[float, str], Awaitable[None]]
 
-LOAD_BAND = 0.0
-PROMPT_BAND = 10.0
-GENERATION_BAND = 20.0
+LOAD_BAND = 1.0
+PROMPT_BAND = 11.0
+GENERATION_BAND = 21.0
 
 
 class ChatProgress:
@@ -41,6 +42,12 @@ class ChatProgress:
         self._last_phase = ""
         self.reasoning_tokens = 0
         self.message_tokens = 0
+        self._queue_updates = 0
+
+    async def queued(self, position: int) -> None:
+        self._queue_updates += 1
+        value = 1 - 1 / (self._queue_updates + 1)
+        await self._send(value, "queue", f"Queued for a free LM Studio slot: position {position}")
 
     async def on_event(self, event: ChatEvent) -> None:
         match event:

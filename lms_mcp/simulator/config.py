@@ -1,0 +1,33 @@
+"""The simulator's knobs. Tests may change any field while the simulator runs; handlers read them per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lms_mcp.simulator.catalog import Downloadable, ModelEntry, default_catalog, default_downloadable
+
+
+@dataclass
+class SimulatorConfig:
+    catalog: list[ModelEntry] = field(default_factory=default_catalog)
+    downloadable: list[Downloadable] = field(default_factory=default_downloadable)
+    # Extra generated LLM entries appended to the catalog, for tests of many models.
+    synthetic_models: int = 0
+    reply_tokens: int = 12
+    reasoning_tokens: int = 8
+    time_to_first_token: float = 0.0
+    # None means "as fast as possible"; a number paces every token in real time.
+    tokens_per_second: float | None = None
+    load_time: float = 0.05
+    download_duration: float = 1.0
+    download_fails: bool = False
+    prompt_progress_steps: int = 2
+    load_progress_steps: int = 2
+    jit: bool = True
+    # LM Studio's "Only Keep Last JIT Loaded Model" (on by default) and the JIT idle TTL (60 min by default).
+    auto_evict: bool = True
+    jit_ttl: float | None = 3600.0
+    # Non-empty means "Require Authentication" is on and these are the valid tokens.
+    api_tokens: list[str] = field(default_factory=lambda: list[str]())
+    allow_ephemeral_mcp: bool = False
+    allow_mcp_json: bool = False

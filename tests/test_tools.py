@@ -5,23 +5,18 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult
 
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, reply_text
 from lms_mcp.tools import TOOL_NAMES
+from tests.support import text_of
 
 pytestmark = pytest.mark.anyio
 
 LOADED = "google/gemma-4-26b-a4b"
 UNLOADED = "qwen/qwen3-4b"
-
-
-def text_of(result: CallToolResult) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
 
 
 def data(result: CallToolResult) -> dict[str, Any]:

@@ -15,13 +15,14 @@ from typing import Any
 
 import httpx2
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.sse import sse_client
 from mcp.types import TextContent
 
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
+from tests.support import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -204,3 +205,61 @@ async def test_lm_studio_down_at_start_then_up_recovers_without_restart() -> Non
             up = await client.call_tool("list_models", {})
     assert not up.is_error
     assert up.structured_content and up.structured_content["count"] >= 4
+
+
+def test_stdio_cancellation_aborts_the_upstream_chat(sim_url: str, sim: Simulator) -> None:
+    sim.config.reply_tokens = 400
+    sim.config.tokens_per_second = 40
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}},
+    }
+    chat = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "chat", "arguments": {"prompt": "x"}}}
+    with subprocess.Popen(
+        [lms_mcp_command()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=child_env(LMSTUDIO_BASE_URL=sim_url),
+    ) as process:
+        assert process.stdin and process.stdout
+        reader = LineReader(process.stdout)
+
+        def send(message: dict[str, Any]) -> None:
+            assert process.stdin
+            process.stdin.write(json.dumps(message).encode() + b"\n")
+            process.stdin.flush()
+
+        send(initialize)
+        assert json.loads(reader.next())["id"] == 1
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send(chat)
+        deadline = time.monotonic() + 10
+        while not [r for r in sim.requests if r.path == "/api/v1/chat"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2}})
+        while not any(r.disconnected for r in sim.requests if r.path == "/api/v1/chat"):
+            assert time.monotonic() < deadline, "LM Studio's request was not aborted"
+            time.sleep(0.02)
+        send({"jsonrpc": "2.0", "id": 3, "method": "tools/list"})
+        replies = [json.loads(reader.next())]
+        while replies[-1].get("id") != 3:
+            replies.append(json.loads(reader.next()))
+        process.stdin.close()
+        process.wait(timeout=10)
+    assert all(reply.get("id") != 2 for reply in replies)  # no answer for a cancelled request
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_http_cancellation_aborts_the_upstream_chat(served: str, sim: Simulator, mode: str) -> None:
+    sim.config.reply_tokens = 400
+    sim.config.tokens_per_second = 40
+    target: Any = sse_client(served) if served.endswith("/sse") else served
+    async with Client(target, mode=mode) as client:
+        with pytest.raises(MCPError):
+            await client.call_tool("chat", {"prompt": "x", "model": MODEL}, read_timeout_seconds=0.5)
+        await wait_for(lambda: any(r.disconnected for r in sim.requests if r.path == "/api/v1/chat"))
+        assert not (await client.call_tool("list_models", {})).is_error

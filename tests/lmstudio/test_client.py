@@ -40,6 +40,7 @@ from lms_mcp.lmstudio.streaming import (
     ReasoningDelta,
 )
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
+from tests.support import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -294,11 +295,7 @@ async def test_cancelling_a_stream_disconnects_upstream(sim: Simulator, sim_url:
             async for event in events:
                 if isinstance(event, MessageDelta):
                     break
-    import anyio
-
-    with anyio.fail_after(5):
-        while not sim.requests[-1].disconnected:
-            await anyio.sleep(0.02)
+    await wait_for(lambda: sim.requests[-1].disconnected)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:1234/v1", "http://127.0.0.1:1234/api/v1/", "http://127.0.0.1:1234"])

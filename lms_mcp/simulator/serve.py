@@ -78,6 +78,12 @@ class _BackgroundServer(uvicorn.Server):
             connection.shutdown()
         if self.server_state.tasks:
             await asyncio.wait(list(self.server_state.tasks), timeout=_SHUTDOWN_GRACE_SECONDS)
+        # Requests still running (a stalled stream, a long load) lose their connection: the app sees a client
+        # disconnect and stops cleanly, instead of being cancelled from outside (which uvicorn logs as an error).
+        for connection in list(self.server_state.connections):
+            connection.transport.close()
+        if self.server_state.tasks:
+            await asyncio.wait(list(self.server_state.tasks), timeout=_SHUTDOWN_GRACE_SECONDS)
         for task in list(self.server_state.tasks):
             task.cancel()
         for server in self.servers:
@@ -108,4 +114,8 @@ def serve_in_thread(target: Simulator | ASGIApp, *, host: str = "127.0.0.1", por
 def serve_forever(app: ASGIApp, sock: socket.socket) -> None:
     """Serve in the foreground until SIGINT/SIGTERM (used by the CLI)."""
     server = uvicorn.Server(uvicorn_config(app))
-    asyncio.run(server.serve(sockets=[sock]))
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully, then re-raises the captured SIGINT; like `uvicorn.run`, end quietly.
+        pass

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .files import FilePolicy
 from .lmstudio import LMStudioClient
+from .sessions import SessionStore
 from .settings import Settings
 from .waiting import PredictionSlots
 
@@ -13,5 +15,7 @@ from .waiting import PredictionSlots
 class AppState:
     settings: Settings
     client: LMStudioClient
-    # Shared by every connection of the process, so the limit holds across HTTP/SSE sessions.
+    # The rest is shared by every connection of the process (HTTP and SSE sessions alike).
     predictions: PredictionSlots
+    sessions: SessionStore
+    file_policy: FilePolicy

@@ -23,7 +23,7 @@ environment variables (a flag wins over its variable):
 
 
 def _env_table() -> str:
-    return "\n".join(f"  {option.env:<26} {option.help}" for option in OPTIONS)
+    return "\n".join(f"  {option.env:<36} {option.help}" for option in OPTIONS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
             dest=option.field,
             metavar=option.metavar,
             choices=option.choices,
+            action="append" if option.repeatable else "store",
             help=f"{option.help} [env {option.env}]",
         )
     return parser

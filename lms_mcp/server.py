@@ -10,7 +10,9 @@ from mcp.server.mcpserver import MCPServer
 
 from . import __version__
 from .app_state import AppState
+from .files import FilePolicy
 from .lmstudio import LMStudioClient
+from .sessions import SessionStore
 from .settings import Settings
 from .tools import register_tools
 from .waiting import PredictionSlots
@@ -27,6 +29,8 @@ followed by what to do next."""
 def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
     """The lms-mcp server. It never calls LM Studio here: each tool call connects on demand."""
     predictions = PredictionSlots(settings.max_concurrent_predictions)
+    sessions = SessionStore()
+    file_policy = FilePolicy.create(settings.allowed_dirs, settings.max_file_bytes, settings.max_total_file_bytes)
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncGenerator[AppState]:
@@ -38,7 +42,9 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
             transport=transport,
         )
         try:
-            yield AppState(settings=settings, client=client, predictions=predictions)
+            yield AppState(
+                settings=settings, client=client, predictions=predictions, sessions=sessions, file_policy=file_policy
+            )
         finally:
             await client.aclose()
 

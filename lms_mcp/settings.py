@@ -7,6 +7,7 @@ Each setting is declared once, in `OPTIONS`, with its flag, env var, parser and 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,6 +36,10 @@ class Settings:
     max_call_seconds: float = 1800.0
     max_concurrent_predictions: int = 0
     log_level: LogLevel = "INFO"
+    # Directories `files` and `images` may be read from; empty means the working directory.
+    allowed_dirs: tuple[str, ...] = ()
+    max_file_bytes: int = 2_000_000
+    max_total_file_bytes: int = 8_000_000
     # How often waits report progress (load heartbeats, download polls, queue position).
     progress_interval: float = 1.0
 
@@ -48,6 +53,8 @@ class Option:
     parse: Callable[[str], Any]
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+    # A flag that may be given several times; the env var holds the values joined by os.pathsep.
+    repeatable: bool = False
 
 
 def _base_url(value: str) -> str:
@@ -100,6 +107,24 @@ def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
 
 def _text(value: str) -> str | None:
     return value.strip() or None
+
+
+def _directories(value: str) -> tuple[str, ...]:
+    dirs = tuple(part.strip() for part in value.split(os.pathsep) if part.strip())
+    for directory in dirs:
+        if not os.path.isdir(os.path.expanduser(directory)):
+            raise ValueError(f"must name existing directories, got {directory!r}")
+    return dirs
+
+
+def _byte_count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 1_000_000_000:
+        raise ValueError(f"must be a number of bytes from 1 to 1000000000, got {value!r}")
+    return count
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -169,6 +194,32 @@ OPTIONS: tuple[Option, ...] = (
         "N",
     ),
     Option(
+        "allowed_dirs",
+        "--allow-dir",
+        "LMS_MCP_ALLOWED_DIRS",
+        f"directory chat's files and images may come from; repeat the flag, or join with '{os.pathsep}' in "
+        "the env var (default: the working directory)",
+        _directories,
+        "DIR",
+        repeatable=True,
+    ),
+    Option(
+        "max_file_bytes",
+        "--max-file-bytes",
+        "LMS_MCP_MAX_FILE_BYTES",
+        "largest file chat may read (default 2000000)",
+        _byte_count,
+        "BYTES",
+    ),
+    Option(
+        "max_total_file_bytes",
+        "--max-total-file-bytes",
+        "LMS_MCP_MAX_TOTAL_FILE_BYTES",
+        "most bytes of files and images one chat call may read (default 8000000)",
+        _byte_count,
+        "BYTES",
+    ),
+    Option(
         "log_level",
         "--log-level",
         "LMS_MCP_LOG_LEVEL",
@@ -183,11 +234,12 @@ def option_label(option: Option) -> str:
     return f"{option.flag} / {option.env}" if option.flag else option.env
 
 
-def load_settings(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> Settings:
+def load_settings(flags: Mapping[str, str | list[str] | None], environ: Mapping[str, str]) -> Settings:
     """Build Settings from raw flag values (by field name; None = not given) and the environment."""
     values: dict[str, Any] = {}
     for option in OPTIONS:
-        raw = flags.get(option.field)
+        given = flags.get(option.field)
+        raw = os.pathsep.join(given) if isinstance(given, list) else given
         source = option.flag
         if raw is None:
             raw = environ.get(option.env)

@@ -137,10 +137,17 @@ async def test_chat_with_an_unknown_model_suggests_close_keys(client: Client) ->
     assert UNLOADED in text_of(result) and "list_models" in text_of(result)
 
 
-async def test_chat_with_a_reasoning_value_the_model_refuses_is_an_invalid_argument(client: Client) -> None:
+async def test_chat_with_a_reasoning_value_the_model_refuses_lists_the_allowed_ones(
+    client: Client, sim: Simulator
+) -> None:
     result = await client.call_tool("chat", {"prompt": "hi", "model": LOADED, "reasoning": "high"})
     assert result.is_error
-    assert text_of(result).startswith("INVALID_ARGUMENT: LM Studio rejected the request (parameter `reasoning`)")
+    assert text_of(result) == (
+        f"INVALID_ARGUMENT: {LOADED} does not support reasoning='high'. Allowed values: off, on."
+    )
+    assert chat_bodies(sim) == []  # refused before any work
+    no_reasoning = await client.call_tool("chat", {"prompt": "hi", "model": UNLOADED, "reasoning": "on"})
+    assert text_of(no_reasoning).endswith("Leave `reasoning` out for it.")
 
 
 async def test_chat_reports_increasing_progress_through_load_prompt_and_generation(

@@ -1,46 +1,29 @@
-"""The chat tool: hand a prompt to a local model through LM Studio's /api/v1/chat, streaming progress."""
+"""The chat tool: hand work to a local model through LM Studio's /api/v1/chat, streaming progress."""
 
-from contextlib import aclosing
-from typing import Annotated, Any, Literal
+from contextlib import AsyncExitStack, aclosing
+from typing import Annotated, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from ..app_state import AppState
 from ..lmstudio import LMStudioClient, ModelNotFoundError
-from ..lmstudio.models import ChatRequest, ChatResponse, InvalidToolCallItem, ToolCallItem
-from ..lmstudio.streaming import ChatEnd, ErrorEvent, MessageDelta
+from ..lmstudio.models import (
+    ChatRequest,
+    ChatResponse,
+    EphemeralMcpIntegration,
+    Integration,
+    ModelInfo,
+    PluginIntegration,
+)
+from ..lmstudio.streaming import ChatEnd, ErrorEvent
+from .chat_inputs import build_input
+from .chat_result import ChatResult, build_result, render_chat
 from .errors import BridgeError, ErrorCode, model_not_found, reports_errors
 from .progress import ChatProgress
 from .results import tool_result
-
-
-class ChatStats(BaseModel):
-    input_tokens: int
-    output_tokens: int
-    reasoning_tokens: int
-    tokens_per_second: float | None = None
-    time_to_first_token_seconds: float | None = None
-    model_load_time_seconds: float | None = Field(default=None, description="Set when this call loaded the model")
-
-
-class ToolCallReport(BaseModel):
-    tool: str | None
-    arguments: dict[str, Any] | None = None
-    output: str | None = None
-    provider: str | None = None
-    error: str | None = Field(default=None, description="Why LM Studio could not run the call")
-
-
-class ChatResult(BaseModel):
-    answer: str = Field(description="The model's answer")
-    model_instance_id: str = Field(description="The loaded instance that answered")
-    response_id: str | None = Field(description="Pass as previous_response_id to continue this conversation")
-    truncated: bool = Field(description="True when the answer stopped at max_output_tokens")
-    stats: ChatStats
-    tool_calls: list[ToolCallReport] = Field(default_factory=list[ToolCallReport])
 
 
 async def resolve_model(client: LMStudioClient, default_model: str | None) -> str:
@@ -66,57 +49,52 @@ async def resolve_model(client: LMStudioClient, default_model: str | None) -> st
     )
 
 
-def _provider(info: Any) -> str | None:
+def find_model(models: list[ModelInfo], name: str) -> ModelInfo | None:
+    """The model a chat `model` names: a key, a loaded instance id (`key:2`) or a variant (`key@q4_k_m`)."""
+    for info in models:
+        if name == info.key or name in (info.variants or []) or any(i.id == name for i in info.loaded_instances):
+            return info
+    return None
+
+
+async def check_capabilities(client: LMStudioClient, model: str, reasoning: str | None, wants_images: bool) -> None:
+    """Refuse, before any work, what the model cannot do: a clearer error than LM Studio's own."""
+    listing = await client.list_models()
+    info = find_model(listing.models, model)
     if info is None:
-        return None
-    return info.plugin_id or info.server_label or info.type
-
-
-def build_result(response: ChatResponse, max_output_tokens: int | None) -> ChatResult:
-    stats = response.stats
-    calls: list[ToolCallReport] = []
-    for item in response.output:
-        if isinstance(item, ToolCallItem):
-            calls.append(
-                ToolCallReport(
-                    tool=item.tool, arguments=item.arguments, output=item.output, provider=_provider(item.provider_info)
-                )
+        raise model_not_found(model, [m.key for m in listing.models])
+    caps = info.capabilities
+    if reasoning is not None:
+        allowed = caps.reasoning.allowed_options if caps and caps.reasoning else []
+        if reasoning not in allowed:
+            choice = f"Allowed values: {', '.join(allowed)}." if allowed else "Leave `reasoning` out for it."
+            raise BridgeError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"{info.key} does not support reasoning={reasoning!r}. {choice}",
             )
-        elif isinstance(item, InvalidToolCallItem):
-            meta = item.metadata
-            calls.append(ToolCallReport(tool=meta.tool_name if meta else None, error=item.reason))
-    return ChatResult(
-        answer=response.message_text,
-        model_instance_id=response.model_instance_id,
-        response_id=response.response_id,
-        truncated=max_output_tokens is not None and stats.total_output_tokens >= max_output_tokens,
-        stats=ChatStats(
-            input_tokens=stats.input_tokens,
-            output_tokens=stats.total_output_tokens,
-            reasoning_tokens=stats.reasoning_output_tokens,
-            tokens_per_second=stats.tokens_per_second,
-            time_to_first_token_seconds=stats.time_to_first_token_seconds,
-            model_load_time_seconds=stats.model_load_time_seconds,
-        ),
-        tool_calls=calls,
-    )
+    if wants_images and not (caps and caps.vision):
+        vision = [m.key for m in listing.models if m.capabilities and m.capabilities.vision]
+        raise BridgeError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{info.key} cannot see images. Vision models: {', '.join(vision) or 'none downloaded'}.",
+        )
 
 
-def render_chat(result: ChatResult) -> str:
-    notes = [f"model {result.model_instance_id}"]
-    if result.response_id:
-        notes.append(f"response_id {result.response_id}")
-    notes.append(f"{result.stats.output_tokens} tokens")
-    if result.stats.tokens_per_second:
-        notes.append(f"{result.stats.tokens_per_second:.1f} tok/s")
-    if result.tool_calls:
-        notes.append(f"{len(result.tool_calls)} tool call(s)")
-    answer = result.answer or "(empty answer)"
-    if result.truncated:
-        answer += "\n[cut off at max_output_tokens: raise it for the rest]"
-        if not result.answer and result.stats.reasoning_tokens:
-            answer += " [reasoning used the whole budget: raise max_output_tokens or lower `reasoning`]"
-    return f"{answer}\n\n[{' | '.join(notes)}]"
+async def stream_chat(
+    state: AppState, request: ChatRequest, progress: ChatProgress
+) -> tuple[ChatResponse | None, ErrorEvent | None]:
+    """Run one streamed chat, reporting progress: the final response and any mid-stream error."""
+    error: ErrorEvent | None = None
+    response: ChatResponse | None = None
+    async with state.predictions.slot(progress.queued, state.settings.progress_interval):
+        async with aclosing(state.client.chat_stream(request)) as events:
+            async for event in events:
+                if isinstance(event, ErrorEvent):
+                    error = event
+                elif isinstance(event, ChatEnd):
+                    response = event.result
+                await progress.on_event(event)
+    return response, error
 
 
 def register(server: MCPServer[AppState]) -> None:
@@ -133,12 +111,33 @@ def register(server: MCPServer[AppState]) -> None:
         model: Annotated[
             str | None,
             Field(
-                description="Model key or instance id from list_models (default: the configured default "
-                "model, else the only loaded LLM). An unloaded model is loaded on demand."
+                description="Model key or instance id from list_models (default: the session's model, the "
+                "configured default model, else the only loaded LLM). An unloaded model is loaded on demand."
             ),
         ] = None,
+        session: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=200,
+                description="Name a conversation to continue it on later calls without resending anything "
+                "(e.g. 'review-auth'); the first call starts it",
+            ),
+        ] = None,
+        files: Annotated[
+            list[str] | None,
+            Field(
+                max_length=100,
+                description="Paths of text files the server reads and puts before the prompt, so you do not "
+                "have to read them yourself (only inside the server's allowed directories)",
+            ),
+        ] = None,
+        images: Annotated[
+            list[str] | None,
+            Field(max_length=20, description="Image paths or data:image/...;base64 URLs, for vision models"),
+        ] = None,
         system_prompt: Annotated[
-            str | None, Field(description="System instructions (only for a new conversation)")
+            str | None, Field(description="System instructions (sent on a conversation's first turn only)")
         ] = None,
         previous_response_id: Annotated[
             str | None,
@@ -157,74 +156,97 @@ def register(server: MCPServer[AppState]) -> None:
             Literal["off", "low", "medium", "high", "on"] | None,
             Field(description="Thinking effort, for reasoning models (list_models shows the allowed values)"),
         ] = None,
+        include_reasoning: Annotated[
+            bool, Field(description="Return the model's thinking too (default: only the answer)")
+        ] = False,
         context_length: Annotated[
             int | None, Field(ge=1, description="Context window to load the model with, if it must be loaded")
+        ] = None,
+        integrations: Annotated[
+            list[str | PluginIntegration | EphemeralMcpIntegration] | None,
+            Field(
+                description="LM Studio-side MCP tools the model may call: plugin ids like 'mcp/playwright', "
+                "or ephemeral MCP servers; they must be enabled in LM Studio's server settings"
+            ),
         ] = None,
     ) -> Annotated[CallToolResult, ChatResult]:
         """Send a prompt to a local model in LM Studio and return its answer.
 
-        Use it to hand off work a local model can do (summaries, drafts, classification, extraction,
-        private data) without spending your own context. The answer comes with a response_id: pass it
-        as previous_response_id to ask a follow-up without resending anything. Progress is reported
+        Use it to hand off work a local model can do (summaries, drafts, reviews, classification,
+        extraction, private data) without spending your own context: pass `files` and the server reads
+        them for you. Name a `session` to keep a conversation going across calls. Progress is reported
         while the model loads, reads the prompt and writes.
         """
         state = ctx.request_context.lifespan_context
         client = state.client
-        chosen = model or await resolve_model(client, state.settings.default_model)
-        request = ChatRequest(
-            model=chosen,
-            input=prompt,
-            system_prompt=system_prompt,
-            previous_response_id=previous_response_id,
-            store=store,
-            temperature=temperature,
-            top_p=top_p,
-            top_k=top_k,
-            min_p=min_p,
-            repeat_penalty=repeat_penalty,
-            max_output_tokens=max_output_tokens,
-            reasoning=reasoning,
-            context_length=context_length,
-        )
-
-        async def report(value: float, message: str) -> None:
-            await ctx.report_progress(value, None, message)
-
-        progress = ChatProgress(report, model=chosen)
-        partial: list[str] = []
-        error: ErrorEvent | None = None
-        response: ChatResponse | None = None
-        limit = state.settings.max_call_seconds
-        try:
-            with anyio.fail_after(limit):
-                async with state.predictions.slot(progress.queued, state.settings.progress_interval):
-                    async with aclosing(client.chat_stream(request)) as events:
-                        async for event in events:
-                            if isinstance(event, MessageDelta):
-                                partial.append(event.content)
-                            elif isinstance(event, ErrorEvent):
-                                error = event
-                            elif isinstance(event, ChatEnd):
-                                response = event.result
-                            await progress.on_event(event)
-        except ModelNotFoundError:
-            listing = await client.list_models()
-            raise model_not_found(chosen, [m.key for m in listing.models]) from None
-        except TimeoutError:
-            text = "".join(partial)
+        if session is not None and previous_response_id is not None:
             raise BridgeError(
-                ErrorCode.TIMEOUT,
-                f"The chat took longer than {limit:g} s in all and was stopped. Ask for less (max_output_tokens), "
-                f"or raise --max-call-seconds / LMS_MCP_MAX_CALL_SECONDS.\n"
-                f"Partial answer ({len(text)} characters):\n{text}",
-            ) from None
-        if error is not None:
-            text = response.message_text if response is not None else "".join(partial)
-            raise BridgeError(
-                ErrorCode.UPSTREAM_ERROR,
-                f"LM Studio reported an error mid-answer ({error.error.type}): {error.error.message}\n"
-                f"Partial answer ({len(text)} characters):\n{text}",
+                ErrorCode.INVALID_ARGUMENT,
+                "Pass `session` or `previous_response_id`, not both: a session tracks its own responses.",
             )
-        assert response is not None  # chat_stream either ends with ChatEnd or raises
-        result = build_result(response, max_output_tokens)
+        if session is not None and store is False:
+            raise BridgeError(ErrorCode.INVALID_ARGUMENT, "A session needs store=true (the default) to continue.")
+        async with AsyncExitStack() as stack:
+            if session is not None:
+                await stack.enter_async_context(state.sessions.turn(session))
+            current = state.sessions.get(session) if session is not None else None
+            chosen = model or (current.model if current else None)
+            chosen = chosen or await resolve_model(client, state.settings.default_model)
+            if reasoning is not None or images:
+                await check_capabilities(client, chosen, reasoning, bool(images))
+            notes: list[str] = []
+            if current is not None:
+                previous_response_id = current.response_id
+                if system_prompt is not None:
+                    # LM Studio fails (HTTP 500) when a stored conversation gets a system prompt again.
+                    system_prompt = None
+                    notes.append("system_prompt was not sent: a session keeps the one from its first turn.")
+            request = ChatRequest(
+                model=chosen,
+                input=build_input(prompt, files, images, state.file_policy),
+                system_prompt=system_prompt,
+                previous_response_id=previous_response_id,
+                store=store,
+                temperature=temperature,
+                top_p=top_p,
+                top_k=top_k,
+                min_p=min_p,
+                repeat_penalty=repeat_penalty,
+                max_output_tokens=max_output_tokens,
+                reasoning=reasoning,
+                context_length=context_length,
+                integrations=list[Integration](integrations) if integrations else None,
+            )
+
+            async def report(value: float, message: str) -> None:
+                await ctx.report_progress(value, None, message)
+
+            progress = ChatProgress(report, model=chosen)
+            limit = state.settings.max_call_seconds
+            try:
+                with anyio.fail_after(limit):
+                    response, error = await stream_chat(state, request, progress)
+            except ModelNotFoundError:
+                listing = await client.list_models()
+                raise model_not_found(chosen, [m.key for m in listing.models]) from None
+            except TimeoutError:
+                raise BridgeError(
+                    ErrorCode.TIMEOUT,
+                    f"The chat took longer than {limit:g} s in all and was stopped. Ask for less "
+                    "(max_output_tokens), or raise --max-call-seconds / LMS_MCP_MAX_CALL_SECONDS.\n"
+                    f"Partial answer ({len(progress.partial_text)} characters):\n{progress.partial_text}",
+                ) from None
+            if error is not None:
+                text = response.message_text if response is not None else progress.partial_text
+                raise BridgeError(
+                    ErrorCode.UPSTREAM_ERROR,
+                    f"LM Studio reported an error mid-answer ({error.error.type}): {error.error.message}\n"
+                    f"Partial answer ({len(text)} characters):\n{text}",
+                )
+            assert response is not None  # chat_stream either ends with ChatEnd or raises
+            result = build_result(response, max_output_tokens, include_reasoning=include_reasoning)
+            result.notes[:0] = notes
+            if session is not None and response.response_id:
+                state.sessions.record(session, chosen, response.response_id)
+                result.session = session
         return tool_result(result, render_chat(result))

@@ -43,6 +43,12 @@ class ChatProgress:
         self.reasoning_tokens = 0
         self.message_tokens = 0
         self._queue_updates = 0
+        self._answer: list[str] = []
+
+    @property
+    def partial_text(self) -> str:
+        """The answer streamed so far: what a caller gets back when the chat fails midway."""
+        return "".join(self._answer)
 
     async def queued(self, position: int) -> None:
         self._queue_updates += 1
@@ -70,7 +76,8 @@ class ChatProgress:
                 await self._send(self._generated_value(), "reasoning", f"Reasoning: {self.reasoning_tokens} tokens")
             case ToolCallStart(tool=tool):
                 await self._send(self._generated_value(), f"tool:{tool}", f"Model is calling tool {tool}")
-            case MessageDelta():
+            case MessageDelta(content=content):
+                self._answer.append(content)
                 self.message_tokens += 1
                 await self._send(self._generated_value(), "message", f"Generating: {self.message_tokens} tokens")
             case _:

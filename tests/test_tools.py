@@ -29,7 +29,7 @@ def chat_bodies(sim: Simulator) -> list[dict[str, Any]]:
     return [r.body for r in sim.requests if r.path == "/api/v1/chat" and r.body is not None]
 
 
-async def test_lists_the_six_tools_with_titles_annotations_and_output_schemas(client: Client) -> None:
+async def test_lists_the_tools_with_titles_annotations_and_output_schemas(client: Client) -> None:
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == set(TOOL_NAMES)
     for tool in tools.values():

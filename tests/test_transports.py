@@ -22,6 +22,7 @@ from mcp.types import TextContent
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
+from lms_mcp.tools import TOOL_NAMES
 from tests.support import wait_for
 
 pytestmark = pytest.mark.anyio
@@ -116,7 +117,7 @@ def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulato
         stderr = process.stderr.read()
     by_id = {m["id"]: m for m in received if "id" in m}
     assert by_id[1]["result"]["protocolVersion"] == "2025-06-18"
-    assert len(by_id[2]["result"]["tools"]) == 6
+    assert {t["name"] for t in by_id[2]["result"]["tools"]} == set(TOOL_NAMES)
     answer = by_id[3]["result"]["structuredContent"]["answer"]
     assert answer == reply_text(MODEL, None, "hi", 1, sim.config.reply_tokens)
     assert any(m.get("method") == "notifications/progress" for m in received)
@@ -172,7 +173,7 @@ async def test_round_trip_over_http_and_sse_with_progress(served: str, sim: Simu
     async with Client(target, mode=mode) as client:
         tools = await client.list_tools()
         result = await client.call_tool("chat", {"prompt": "hello", "model": MODEL}, progress_callback=on_progress)
-    assert len(tools.tools) == 6
+    assert {t.name for t in tools.tools} == set(TOOL_NAMES)
     assert not result.is_error
     assert result.structured_content
     assert result.structured_content["answer"] == reply_text(MODEL, None, "hello", 1, sim.config.reply_tokens)

@@ -23,8 +23,10 @@ from .errors import (
     is_unexpected_endpoint,
 )
 from .models import (
+    ChatCompletion,
     ChatRequest,
     ChatResponse,
+    CompletionRequest,
     DownloadJob,
     DownloadRequest,
     EmbeddingsRequest,
@@ -178,6 +180,13 @@ class LMStudioClient:
     async def download_status(self, job_id: str) -> DownloadJob:
         path = f"/api/v1/models/download/status/{quote(job_id, safe='')}"
         return self._parse(DownloadJob, await self._request("GET", path))
+
+    async def chat_completions(
+        self, request: CompletionRequest, *, read_timeout: float | None = None
+    ) -> ChatCompletion:
+        """`POST /v1/chat/completions`, OpenAI-compatible: used for answers held to a JSON Schema."""
+        body = await self._request("POST", "/v1/chat/completions", request.to_wire(), read_timeout=read_timeout)
+        return self._parse(ChatCompletion, body)
 
     async def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
         """`POST /v1/embeddings`, the OpenAI-compatible route: v1 has no native embeddings endpoint."""

@@ -140,7 +140,8 @@ def error_from_response(response: httpx2.Response, body: Any, *, token_sent: boo
     detail = error_detail(body) or ErrorDetail(type="unknown", message=_short_text(response))
     if status == 401:
         return (AuthInvalidError if token_sent else AuthRequiredError)(status, detail)
-    if detail.type == "model_not_found":
+    # The OpenAI-compatible routes put it in `code` (type "invalid_request_error").
+    if "model_not_found" in (detail.type, detail.code):
         return ModelNotFoundError(status, detail)
     if detail.type == "job_not_found":
         return JobNotFoundError(status, detail)

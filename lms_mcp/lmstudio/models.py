@@ -27,7 +27,7 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 # --- GET /api/v1/models -------------------------------------------------------------------------
@@ -288,6 +288,79 @@ class ErrorDetail(WireModel):
     message: str = ""
     code: str | None = None
     param: str | None = None
+
+
+# --- POST /v1/chat/completions (OpenAI-compatible; the only route with JSON-schema answers) -------
+
+
+class TextPart(RequestModel):
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageUrl(RequestModel):
+    url: str
+
+
+class ImagePart(RequestModel):
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageUrl
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class CompletionMessage(RequestModel):
+    role: Literal["system", "user", "assistant"]
+    content: str | list[ContentPart]
+
+
+class JsonSchemaFormat(RequestModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str
+    # "schema" would shadow a BaseModel attribute, hence the alias.
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(RequestModel):
+    type: Literal["json_schema", "text"]
+    json_schema: JsonSchemaFormat | None = None
+
+
+class CompletionRequest(RequestModel):
+    model: str
+    messages: list[CompletionMessage]
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repeat_penalty: float | None = None
+    max_tokens: int | None = None
+    response_format: ResponseFormat | None = None
+
+
+class CompletionChoiceMessage(WireModel):
+    role: str = "assistant"
+    content: str | None = None
+
+
+class CompletionChoice(WireModel):
+    index: int = 0
+    finish_reason: str | None = None
+    message: CompletionChoiceMessage
+
+
+class CompletionUsage(WireModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatCompletion(WireModel):
+    id: str | None = None
+    model: str | None = None
+    choices: list[CompletionChoice]
+    usage: CompletionUsage | None = None
 
 
 # --- POST /v1/embeddings (OpenAI-compatible; v1 has no native embeddings route) ------------------

@@ -3,12 +3,15 @@
 from mcp.server.mcpserver import MCPServer
 
 from ..app_state import AppState
-from . import chat, downloads, manage
+from . import chat, downloads, embed, manage, sessions
 
-TOOL_NAMES = ("chat", "list_models", "load_model", "unload_model", "download_model", "download_status")
+CORE_TOOLS = ("chat", "list_models", "load_model", "unload_model", "download_model", "download_status")
+TOOL_NAMES = (*CORE_TOOLS, "embed", "list_sessions", "reset_session")
 
 
 def register_tools(server: MCPServer[AppState]) -> None:
     chat.register(server)
     manage.register(server)
     downloads.register(server)
+    embed.register(server)
+    sessions.register(server)

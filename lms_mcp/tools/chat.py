@@ -1,7 +1,7 @@
 """The chat tool: hand work to a local model through LM Studio's /api/v1/chat, streaming progress."""
 
 from contextlib import AsyncExitStack, aclosing
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -24,6 +24,7 @@ from .chat_result import ChatResult, build_result, render_chat
 from .errors import BridgeError, ErrorCode, model_not_found, reports_errors
 from .progress import ChatProgress
 from .results import tool_result
+from .structured import check_schema, completion_request, structured_chat
 
 
 async def resolve_model(client: LMStudioClient, default_model: str | None) -> str:
@@ -162,6 +163,13 @@ def register(server: MCPServer[AppState]) -> None:
         context_length: Annotated[
             int | None, Field(ge=1, description="Context window to load the model with, if it must be loaded")
         ] = None,
+        json_schema: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="A JSON Schema the answer must follow; the parsed JSON comes back in `parsed` "
+                "(not with session or previous_response_id)"
+            ),
+        ] = None,
         integrations: Annotated[
             list[str | PluginIntegration | EphemeralMcpIntegration] | None,
             Field(
@@ -184,6 +192,13 @@ def register(server: MCPServer[AppState]) -> None:
                 ErrorCode.INVALID_ARGUMENT,
                 "Pass `session` or `previous_response_id`, not both: a session tracks its own responses.",
             )
+        if json_schema is not None:
+            if session is not None or previous_response_id is not None:
+                raise BridgeError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    "json_schema answers cannot continue a conversation: drop `session` / `previous_response_id`.",
+                )
+            check_schema(json_schema)
         if session is not None and store is False:
             raise BridgeError(ErrorCode.INVALID_ARGUMENT, "A session needs store=true (the default) to continue.")
         async with AsyncExitStack() as stack:
@@ -201,9 +216,35 @@ def register(server: MCPServer[AppState]) -> None:
                     # LM Studio fails (HTTP 500) when a stored conversation gets a system prompt again.
                     system_prompt = None
                     notes.append("system_prompt was not sent: a session keeps the one from its first turn.")
+            content = build_input(prompt, files, images, state.file_policy)
+
+            async def report(value: float, message: str) -> None:
+                await ctx.report_progress(value, None, message)
+
+            if json_schema is not None:
+                request = completion_request(
+                    chosen,
+                    system_prompt,
+                    content,
+                    json_schema,
+                    temperature=temperature,
+                    top_p=top_p,
+                    top_k=top_k,
+                    repeat_penalty=repeat_penalty,
+                    max_tokens=max_output_tokens,
+                )
+
+                async def beat(elapsed: float) -> None:
+                    await report(elapsed, f"Waiting for {chosen}'s JSON answer: {elapsed:.0f} s")
+
+                async with state.predictions.slot(
+                    lambda position: report(0, f"Queued: position {position}"), state.settings.progress_interval
+                ):
+                    result = await structured_chat(state, request, json_schema, beat)
+                return tool_result(result, render_chat(result))
             request = ChatRequest(
                 model=chosen,
-                input=build_input(prompt, files, images, state.file_policy),
+                input=content,
                 system_prompt=system_prompt,
                 previous_response_id=previous_response_id,
                 store=store,
@@ -217,9 +258,6 @@ def register(server: MCPServer[AppState]) -> None:
                 context_length=context_length,
                 integrations=list[Integration](integrations) if integrations else None,
             )
-
-            async def report(value: float, message: str) -> None:
-                await ctx.report_progress(value, None, message)
 
             progress = ChatProgress(report, model=chosen)
             limit = state.settings.max_call_seconds

@@ -32,6 +32,7 @@ class ChatResult(BaseModel):
     truncated: bool = Field(description="True when the answer stopped at max_output_tokens")
     stats: ChatStats
     tool_calls: list[ToolCallReport] = Field(default_factory=list[ToolCallReport])
+    parsed: Any = Field(default=None, description="With json_schema: the answer as JSON, validated")
     reasoning: str | None = Field(default=None, description="The model's thinking, with include_reasoning=true")
     notes: list[str] = Field(default_factory=list[str], description="Things the caller should know or do")
 

@@ -37,13 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     for option in OPTIONS:
         if option.flag is None:
             continue
+        help_text = f"{option.help} [env {option.env}]"
+        if option.switch:
+            parser.add_argument(option.flag, dest=option.field, action="store_const", const=True, help=help_text)
+            continue
         parser.add_argument(
             option.flag,
             dest=option.field,
             metavar=option.metavar,
             choices=option.choices,
             action="append" if option.repeatable else "store",
-            help=f"{option.help} [env {option.env}]",
+            help=help_text,
         )
     return parser
 

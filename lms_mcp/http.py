@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import socket
@@ -11,7 +12,8 @@ import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .settings import Settings
 
@@ -51,12 +53,37 @@ def transport_security(host: str) -> TransportSecuritySettings:
     )
 
 
-def build_http_app(server: MCPServer[Any], settings: Settings) -> Starlette:
+class BearerTokenGuard:
+    """Lets a request through only with `Authorization: Bearer <token>`; anything else gets 401."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            # Constant-time: the comparison must not tell an attacker how much of a guess was right.
+            if not hmac.compare_digest(given, self._expected):
+                logger.warning("refused an HTTP request without the right bearer token (%s)", scope.get("path"))
+                response = JSONResponse(
+                    {"error": "unauthorized", "message": "Send the server's token as 'Authorization: Bearer <token>'."},
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="lms-mcp"'},
+                )
+                await response(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
+def build_http_app(server: MCPServer[Any], settings: Settings) -> ASGIApp:
     security = transport_security(settings.host)
     if settings.transport == "sse":
-        return server.sse_app(transport_security=security, host=settings.host)
-    # SSE responses (not json_response): progress and cancellation need them.
-    return server.streamable_http_app(transport_security=security, host=settings.host)
+        app: ASGIApp = server.sse_app(transport_security=security, host=settings.host)
+    else:
+        # SSE responses (not json_response): progress and cancellation need them.
+        app = server.streamable_http_app(transport_security=security, host=settings.host)
+    return BearerTokenGuard(app, settings.http_token) if settings.http_token else app
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

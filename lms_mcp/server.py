@@ -14,6 +14,7 @@ from .files import FilePolicy
 from .lmstudio import LMStudioClient
 from .sessions import SessionStore
 from .settings import Settings
+from .tool_names import MODEL_CHANGING_TOOLS, TOOL_NAMES
 from .tools import register_tools
 from .waiting import PredictionSlots
 
@@ -59,4 +60,14 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         log_level=settings.log_level,
     )
     register_tools(server)
+    for name in disabled_tools(settings):
+        server.remove_tool(name)
     return server
+
+
+def disabled_tools(settings: Settings) -> list[str]:
+    """Tools left out by --tools and --read-only: not served, so not even listed."""
+    enabled = set(settings.tools or TOOL_NAMES)
+    if settings.read_only:
+        enabled -= set(MODEL_CHANGING_TOOLS)
+    return [name for name in TOOL_NAMES if name not in enabled]

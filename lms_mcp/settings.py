@@ -7,6 +7,7 @@ Each setting is declared once, in `OPTIONS`, with its flag, env var, parser and 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .lmstudio.client import DEFAULT_BASE_URL, normalize_base_url
+from .tool_names import TOOL_NAMES
 
 Transport = Literal["stdio", "sse", "http"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -36,6 +38,11 @@ class Settings:
     max_call_seconds: float = 1800.0
     max_concurrent_predictions: int = 0
     log_level: LogLevel = "INFO"
+    http_token: str | None = dataclasses.field(default=None, repr=False)
+    allow_unauthenticated: bool = False
+    read_only: bool = False
+    # Tool names to serve; empty means all of them.
+    tools: tuple[str, ...] = ()
     # Directories `files` and `images` may be read from; empty means the working directory.
     allowed_dirs: tuple[str, ...] = ()
     max_file_bytes: int = 2_000_000
@@ -55,6 +62,8 @@ class Option:
     choices: tuple[str, ...] | None = None
     # A flag that may be given several times; the env var holds the values joined by os.pathsep.
     repeatable: bool = False
+    # A flag that takes no value (on when given); its env var takes 1/0, true/false, yes/no.
+    switch: bool = False
 
 
 def _base_url(value: str) -> str:
@@ -107,6 +116,23 @@ def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
 
 def _text(value: str) -> str | None:
     return value.strip() or None
+
+
+def _bool(value: str) -> bool:
+    normalized = value.strip().lower()
+    if normalized in ("1", "true", "yes", "on"):
+        return True
+    if normalized in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false (1/0, yes/no), got {value!r}")
+
+
+def _tool_list(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [name for name in names if name not in TOOL_NAMES]
+    if unknown or not names:
+        raise ValueError(f"must be a comma-separated list of tools from {', '.join(TOOL_NAMES)}, got {value!r}")
+    return names
 
 
 def _directories(value: str) -> tuple[str, ...]:
@@ -194,6 +220,38 @@ OPTIONS: tuple[Option, ...] = (
         "N",
     ),
     Option(
+        "http_token",
+        "--http-token",
+        "LMS_MCP_HTTP_TOKEN",
+        "bearer token clients must send to the sse/http endpoints (prefer the env var: flags show in ps)",
+        _text,
+        "TOKEN",
+    ),
+    Option(
+        "allow_unauthenticated",
+        "--allow-unauthenticated",
+        "LMS_MCP_ALLOW_UNAUTHENTICATED",
+        "serve sse/http on a non-loopback address without --http-token (trusted networks only)",
+        _bool,
+        switch=True,
+    ),
+    Option(
+        "read_only",
+        "--read-only",
+        "LMS_MCP_READ_ONLY",
+        "serve no tool that loads, unloads or downloads models",
+        _bool,
+        switch=True,
+    ),
+    Option(
+        "tools",
+        "--tools",
+        "LMS_MCP_TOOLS",
+        f"serve only these tools, comma-separated (default: all of {', '.join(TOOL_NAMES)})",
+        _tool_list,
+        "NAMES",
+    ),
+    Option(
         "allowed_dirs",
         "--allow-dir",
         "LMS_MCP_ALLOWED_DIRS",
@@ -234,12 +292,17 @@ def option_label(option: Option) -> str:
     return f"{option.flag} / {option.env}" if option.flag else option.env
 
 
-def load_settings(flags: Mapping[str, str | list[str] | None], environ: Mapping[str, str]) -> Settings:
+def load_settings(flags: Mapping[str, str | list[str] | bool | None], environ: Mapping[str, str]) -> Settings:
     """Build Settings from raw flag values (by field name; None = not given) and the environment."""
     values: dict[str, Any] = {}
     for option in OPTIONS:
         given = flags.get(option.field)
-        raw = os.pathsep.join(given) if isinstance(given, list) else given
+        if isinstance(given, bool):
+            raw: str | None = "true" if given else "false"
+        elif isinstance(given, list):
+            raw = os.pathsep.join(given)
+        else:
+            raw = given
         source = option.flag
         if raw is None:
             raw = environ.get(option.env)
@@ -250,4 +313,25 @@ def load_settings(flags: Mapping[str, str | list[str] | None], environ: Mapping[
             values[option.field] = option.parse(raw)
         except ValueError as exc:
             raise SettingsError(f"{source} ({option_label(option)}): {exc}") from None
-    return Settings(**values)
+    settings = Settings(**values)
+    check_exposure(settings)
+    return settings
+
+
+def is_loopback_host(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve LM Studio to the network with no token, unless told the network is trusted."""
+    if settings.transport == "stdio" or is_loopback_host(settings.host):
+        return
+    if settings.http_token or settings.allow_unauthenticated:
+        return
+    raise SettingsError(
+        f"--host {settings.host} would let anyone on the network use LM Studio through this server. Set a token "
+        "with LMS_MCP_HTTP_TOKEN (or --http-token), or pass --allow-unauthenticated if the network is trusted."
+    )

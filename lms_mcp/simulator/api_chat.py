@@ -6,18 +6,18 @@ import ipaddress
 import json
 import re
 from contextlib import aclosing
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from lms_mcp.simulator.catalog import ModelEntry
-from lms_mcp.simulator.chat_run import ChatPlan, ChatRun, ToolScript
+from lms_mcp.simulator.chat_run import ChatPlan, ChatRun, ToolScript, claim_instance
 from lms_mcp.simulator.errors import ApiError, invalid_request, lms_error, model_not_found
 from lms_mcp.simulator.faults import FaultInjector
 from lms_mcp.simulator.generation import tool_output_text, user_text_of
-from lms_mcp.simulator.responses import EventStreamResponse, LMStudioJSONResponse
+from lms_mcp.simulator.responses import EventStreamResponse, LMStudioJSONResponse, sse_frames
 from lms_mcp.simulator.schemas import (
     ChatRequest,
     EphemeralMcpIntegration,
@@ -28,7 +28,7 @@ from lms_mcp.simulator.schemas import (
     parse_json,
     validate,
 )
-from lms_mcp.simulator.state import LoadOptions, Message, PendingLoad, State
+from lms_mcp.simulator.state import LoadOptions, Message, State
 
 # Plugin ids are normalised to lower-case-with-hyphens by LM Studio; anything else fails to connect (API.md §4.1).
 _PLUGIN_ID = re.compile(r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9._-]*$")
@@ -59,7 +59,7 @@ class ChatApi:
             drop = self.faults.take(path, {"drop_stream"})
             stall = self.faults.take(path, {"stall_stream"})
             return EventStreamResponse(
-                run.events(),
+                sse_frames(run.events()),
                 on_close=run.close,
                 drop_after=drop.after_events if drop else None,
                 stall_after=stall.after_events if stall else None,
@@ -99,7 +99,14 @@ class ChatApi:
                 f"'{entry.key}' ({entry.max_context_length}).",
                 param="context_length",
             )
-        instance_id, load, pending = self._instance(body.model, entry, found is not None)
+        claim = claim_instance(state, body.model, entry, found is not None)
+        if claim is None:
+            raise invalid_request(
+                f"Model '{body.model}' is not loaded, and Just-in-Time model loading is disabled. "
+                "Load it first with POST /api/v1/models/load.",
+                param="model",
+            )
+        instance_id, load, pending = claim
         return ChatPlan(
             entry=entry,
             instance_id=instance_id,
@@ -136,29 +143,6 @@ class ChatApi:
                 "the conversation already has one.",
             )
         return list(history)
-
-    def _instance(
-        self, ref: str, entry: ModelEntry, is_instance_id: bool
-    ) -> tuple[str, Literal["none", "jit", "wait"], PendingLoad | None]:
-        """Which instance answers, and whether this request must JIT-load it (reserving the id now)."""
-        state = self.state
-        if is_instance_id:
-            return ref, "none", None
-        if entry.loaded_instances:
-            return entry.loaded_instances[0].id, "none", None
-        pending = state.pending_jit.get(entry.key)
-        if pending is not None:
-            return pending.instance_id, "wait", pending
-        if not state.config.jit:
-            raise invalid_request(
-                f"Model '{ref}' is not loaded, and Just-in-Time model loading is disabled. "
-                "Load it first with POST /api/v1/models/load.",
-                param="model",
-            )
-        instance_id = state.reserve_instance_id(entry)
-        pending = PendingLoad(instance_id)
-        state.pending_jit[entry.key] = pending
-        return instance_id, "jit", pending
 
 
 def _reasoning_enabled(entry: ModelEntry, requested: str | None) -> bool:

@@ -55,6 +55,31 @@ class ChatPlan:
     early_error: dict[str, Any] | None = None
     # Registered (with the instance id reserved) when the plan is made, so a concurrent chat waits for this load.
     pending: PendingLoad | None = None
+    # The whole answer as tokens, when the caller decides it (structured output); None: the generated reply words.
+    reply: list[str] | None = None
+
+
+InstanceClaim = tuple[str, Literal["none", "jit", "wait"], PendingLoad | None]
+
+
+def claim_instance(state: State, ref: str, entry: ModelEntry, is_instance_id: bool) -> InstanceClaim | None:
+    """Which instance answers, and whether this request must JIT-load it (reserving the id now).
+
+    None when the model is not loaded and JIT loading is off; each API words that error its own way.
+    """
+    if is_instance_id:
+        return ref, "none", None
+    if entry.loaded_instances:
+        return entry.loaded_instances[0].id, "none", None
+    pending = state.pending_jit.get(entry.key)
+    if pending is not None:
+        return pending.instance_id, "wait", pending
+    if not state.config.jit:
+        return None
+    instance_id = state.reserve_instance_id(entry)
+    pending = PendingLoad(instance_id)
+    state.pending_jit[entry.key] = pending
+    return instance_id, "jit", pending
 
 
 class ChatRun:
@@ -77,6 +102,8 @@ class ChatRun:
         self.reasoning_count = 0
         self.message_count = 0
         self.failed = False
+        # The output budget stopped the message before its natural end.
+        self.cut_short = False
 
     async def events(self) -> AsyncGenerator[Event]:
         plan = self.plan
@@ -107,7 +134,11 @@ class ChatRun:
                 yield event
             async for event in self._prompt_processing():
                 yield event
-        words = reply_tokens(plan.entry.key, plan.system_prompt, plan.user.content, plan.turn, message_budget)
+        if plan.reply is not None:
+            words = plan.reply[:message_budget]
+        else:
+            words = reply_tokens(plan.entry.key, plan.system_prompt, plan.user.content, plan.turn, message_budget)
+        self.cut_short = message_budget < self._reply_length()
         async for event in self._message(words):
             yield event
         yield {"type": "chat.end", "result": self._result()}
@@ -118,8 +149,12 @@ class ChatRun:
         reasoning = self.config.reasoning_tokens if self.plan.reasoning else 0
         if budget is not None:
             reasoning = min(reasoning, budget)
-        message = self.config.reply_tokens if budget is None else min(self.config.reply_tokens, budget - reasoning)
+        natural = self._reply_length()
+        message = natural if budget is None else min(natural, budget - reasoning)
         return max(reasoning, 0), max(message, 0)
+
+    def _reply_length(self) -> int:
+        return self.config.reply_tokens if self.plan.reply is None else len(self.plan.reply)
 
     def close(self) -> None:
         """End this run's claim on a JIT load. Idempotent; the consumer calls it even if it never iterated."""

@@ -10,8 +10,9 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import get_args
 
-from lms_mcp.simulator.config import SimulatorConfig
+from lms_mcp.simulator.config import JsonMode, SimulatorConfig
 from lms_mcp.simulator.serve import bind_socket, serve_forever
 from lms_mcp.simulator.simulator import Simulator
 
@@ -31,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synthetic-models", type=int, default=0, help="extra generated models to list")
     parser.add_argument("--reply-tokens", type=int, default=12, help="words per reply (default: 12)")
     parser.add_argument(
+        "--json-mode",
+        choices=get_args(JsonMode),
+        default="valid",
+        help="structured answers of /v1/chat/completions: valid, cut-off JSON, or JSON breaking the schema",
+    )
+    parser.add_argument(
         "--api-token",
         action="append",
         default=[],
@@ -48,6 +55,7 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
         synthetic_models=args.synthetic_models,
         reply_tokens=args.reply_tokens,
         api_tokens=list(args.api_token),
+        json_mode=args.json_mode,
     )
 
 

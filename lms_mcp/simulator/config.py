@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from lms_mcp.simulator.catalog import Downloadable, ModelEntry, default_catalog, default_downloadable
+
+# How /v1/chat/completions answers a json_schema response_format: a document that validates (what LM Studio's
+# grammar-constrained sampling guarantees), JSON cut off halfway, or JSON that parses but breaks the schema.
+JsonMode = Literal["valid", "invalid_json", "schema_violation"]
 
 
 @dataclass
@@ -31,3 +36,4 @@ class SimulatorConfig:
     api_tokens: list[str] = field(default_factory=lambda: list[str]())
     allow_ephemeral_mcp: bool = False
     allow_mcp_json: bool = False
+    json_mode: JsonMode = "valid"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Sequence
 
 from lms_mcp.simulator.state import Message
@@ -18,6 +19,7 @@ _VOWELS = "aeiou"
 # Prompt-template overhead per message and the cost of one image, in input tokens.
 MESSAGE_OVERHEAD_TOKENS = 4
 IMAGE_TOKENS = 64
+_TOKEN = re.compile(r"\s*\S+(?:\s*\Z)?")
 
 
 def reply_tokens(model_key: str, system_prompt: str | None, user_text: str, turn: int, n_tokens: int) -> list[str]:
@@ -47,6 +49,16 @@ def tool_output_text(tool: str, arguments_json: str) -> str:
 def user_text_of(texts: Iterable[str]) -> str:
     """How the text items of an `input` array combine into the user text the reply is derived from."""
     return "\n".join(texts)
+
+
+def pseudo_word(seed: str) -> str:
+    """One word of the same vocabulary as the replies, fixed by `seed` (structured answers are built from these)."""
+    return _word(hashlib.sha256(seed.encode()).digest())
+
+
+def text_tokens(text: str) -> list[str]:
+    """A scripted answer as streamed tokens: each word with its leading whitespace, so they join back to `text`."""
+    return _TOKEN.findall(text)
 
 
 def count_words(text: str) -> int:

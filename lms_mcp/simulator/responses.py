@@ -20,12 +20,25 @@ class LMStudioJSONResponse(JSONResponse):
 
 
 def sse_frame(event: dict[str, Any]) -> bytes:
+    """Native v1 framing: every event is named, and its data repeats the name in `type`."""
     data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event['type']}\ndata: {data}\n\n".encode()
 
 
+def data_frame(data: dict[str, Any] | str) -> bytes:
+    """OpenAI-compatible framing: unnamed `data:` lines; a string (`[DONE]`) goes out verbatim."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {text}\n\n".encode()
+
+
+async def sse_frames(events: AsyncGenerator[dict[str, Any]]) -> AsyncGenerator[bytes]:
+    async with aclosing(events) as source:
+        async for event in source:
+            yield sse_frame(event)
+
+
 class EventStreamResponse(Response):
-    """Writes events as they are produced, with optional scripted breakage.
+    """Writes SSE frames as they are produced, with optional scripted breakage.
 
     Starlette's StreamingResponse would append `; charset=utf-8` to text/event-stream and cannot end a
     response abruptly, so this writes the ASGI messages itself.
@@ -33,7 +46,7 @@ class EventStreamResponse(Response):
 
     def __init__(
         self,
-        events: AsyncGenerator[dict[str, Any]],
+        frames: AsyncGenerator[bytes],
         *,
         on_close: Callable[[], None],
         drop_after: int | None = None,
@@ -41,7 +54,7 @@ class EventStreamResponse(Response):
         stall_seconds: float = 0.0,
     ) -> None:
         super().__init__(status_code=200)
-        self.events = events
+        self.frames = frames
         self.on_close = on_close
         self.drop_after = drop_after
         self.stall_after = stall_after
@@ -56,9 +69,9 @@ class EventStreamResponse(Response):
         sent = 0
         try:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            async with aclosing(self.events) as events:
-                async for event in events:
-                    await send({"type": "http.response.body", "body": sse_frame(event), "more_body": True})
+            async with aclosing(self.frames) as frames:
+                async for frame in frames:
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
                     sent += 1
                     if self.drop_after is not None and sent >= self.drop_after:
                         # Returning without the final body message makes the server cut the connection

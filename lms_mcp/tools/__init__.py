@@ -3,10 +3,10 @@
 from mcp.server.mcpserver import MCPServer
 
 from ..app_state import AppState
+from ..tool_names import CORE_TOOLS, TOOL_NAMES
 from . import chat, downloads, embed, manage, sessions
 
-CORE_TOOLS = ("chat", "list_models", "load_model", "unload_model", "download_model", "download_status")
-TOOL_NAMES = (*CORE_TOOLS, "embed", "list_sessions", "reset_session")
+__all__ = ["CORE_TOOLS", "TOOL_NAMES", "register_tools"]
 
 
 def register_tools(server: MCPServer[AppState]) -> None:

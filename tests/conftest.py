@@ -1,6 +1,7 @@
 """Shared fixtures: the LM Studio simulator on a real loopback port, and lms-mcp in front of it."""
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import fields
 
 import pytest
 from mcp import Client
@@ -31,6 +32,27 @@ def sim() -> Simulator:
 def sim_url(sim: Simulator) -> Iterator[str]:
     with serve_in_thread(sim) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def shared_sim_server() -> Iterator[tuple[Simulator, str]]:
+    """One simulator for the tests that start lms-mcp processes once per module (spawning costs ~1-2 s)."""
+    sim = Simulator(SimulatorConfig())
+    with serve_in_thread(sim) as url:
+        yield sim, url
+
+
+@pytest.fixture
+def shared_sim(shared_sim_server: tuple[Simulator, str]) -> Simulator:
+    """The shared simulator with default knobs, no faults and no recorded requests (its models keep state)."""
+    sim, _url = shared_sim_server
+    defaults = SimulatorConfig()
+    for field in fields(SimulatorConfig):
+        if field.name not in ("catalog", "downloadable"):
+            setattr(sim.config, field.name, getattr(defaults, field.name))
+    sim.clear_faults()
+    sim.reset_stats()
+    return sim
 
 
 @pytest.fixture

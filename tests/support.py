@@ -1,6 +1,16 @@
 """Small helpers shared by the tests."""
 
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp.types import CallToolResult, TextContent
@@ -19,3 +29,55 @@ def text_of(result: CallToolResult) -> str:
     block = result.content[0]
     assert isinstance(block, TextContent)
     return block.text
+
+
+def lms_mcp_command() -> str:
+    """The console script installed beside this interpreter (what a host would run)."""
+    script = Path(sys.executable).parent / "lms-mcp"
+    found = str(script) if script.exists() else shutil.which("lms-mcp")
+    assert found, "lms-mcp is not installed: pip install -e '.[dev]'"
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LMS_MCP_", "LMSTUDIO_", "LM_API"))}
+    return env | extra
+
+
+class LineReader:
+    """Reads a pipe line by line in a thread, so a test can wait with a timeout."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in iter(stream.readline, b""):
+            self.lines.put(line)
+
+    def next(self, timeout: float = 20) -> bytes:
+        return self.lines.get(timeout=timeout)
+
+    def rest(self) -> bytes:
+        """Whatever else the process wrote before it exited (call after it has exited)."""
+        time.sleep(0.05)
+        return b"".join(self.lines.queue)
+
+
+def wait_listening(process: subprocess.Popen[bytes], port: int, seconds: float = 20) -> None:
+    """Block until the server process accepts connections on `port` (or fail if it exits first)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            assert process.poll() is None, process.stderr.read() if process.stderr else "the server exited"
+            assert time.monotonic() < deadline, "the server did not start listening"
+            time.sleep(0.05)

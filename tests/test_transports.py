@@ -1,16 +1,9 @@
 """The installed `lms-mcp` over stdio, Streamable HTTP and SSE, against the simulator on a real port."""
 
 import json
-import os
-import queue
-import shutil
-import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -23,50 +16,11 @@ from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
 from lms_mcp.tools import TOOL_NAMES
-from tests.support import wait_for
+from tests.support import LineReader, child_env, free_port, lms_mcp_command, wait_for, wait_listening
 
 pytestmark = pytest.mark.anyio
 
 MODEL = "qwen/qwen3-4b"
-
-
-def lms_mcp_command() -> str:
-    """The console script installed beside this interpreter (what a host would run)."""
-    script = Path(sys.executable).parent / "lms-mcp"
-    found = str(script) if script.exists() else shutil.which("lms-mcp")
-    assert found, "lms-mcp is not installed: pip install -e '.[dev]'"
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LMS_MCP_", "LMSTUDIO_", "LM_API"))}
-    return env | extra
-
-
-class LineReader:
-    """Reads a pipe line by line in a thread, so a test can wait with a timeout."""
-
-    def __init__(self, stream: Any) -> None:
-        self.lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: Any) -> None:
-        for line in iter(stream.readline, b""):
-            self.lines.put(line)
-
-    def next(self, timeout: float = 20) -> bytes:
-        return self.lines.get(timeout=timeout)
-
-    def rest(self) -> bytes:
-        """Whatever else the process wrote before it exited (call after it has exited)."""
-        time.sleep(0.05)
-        return b"".join(self.lines.queue)
 
 
 def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulator) -> None:
@@ -134,8 +88,8 @@ async def test_stdio_with_the_sdk_client_in_both_eras(sim_url: str, mode: str) -
     assert result.structured_content and result.structured_content["count"] == 1
 
 
-@pytest.fixture(params=["http", "sse"])
-def served(request: pytest.FixtureRequest, sim_url: str) -> Iterator[str]:
+@pytest.fixture(scope="module", params=["http", "sse"])
+def served(request: pytest.FixtureRequest, shared_sim_server: tuple[Simulator, str]) -> Iterator[str]:
     """`lms-mcp --transport http|sse` in a subprocess; yields its endpoint URL."""
     transport = request.param
     port = free_port()
@@ -143,18 +97,10 @@ def served(request: pytest.FixtureRequest, sim_url: str) -> Iterator[str]:
         [lms_mcp_command(), "--transport", transport, "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=child_env(LMSTUDIO_BASE_URL=sim_url),
+        env=child_env(LMSTUDIO_BASE_URL=shared_sim_server[1]),
     ) as process:
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                    assert time.monotonic() < deadline, "lms-mcp did not start listening"
-                    time.sleep(0.05)
+            wait_listening(process, port)
             yield f"http://127.0.0.1:{port}/{'mcp' if transport == 'http' else 'sse'}"
         finally:
             process.terminate()
@@ -163,7 +109,8 @@ def served(request: pytest.FixtureRequest, sim_url: str) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_round_trip_over_http_and_sse_with_progress(served: str, sim: Simulator, mode: str) -> None:
+async def test_round_trip_over_http_and_sse_with_progress(served: str, shared_sim: Simulator, mode: str) -> None:
+    sim = shared_sim
     target: Any = sse_client(served) if served.endswith("/sse") else served
     seen: list[float] = []
 
@@ -255,7 +202,8 @@ def test_stdio_cancellation_aborts_the_upstream_chat(sim_url: str, sim: Simulato
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_http_cancellation_aborts_the_upstream_chat(served: str, sim: Simulator, mode: str) -> None:
+async def test_http_cancellation_aborts_the_upstream_chat(served: str, shared_sim: Simulator, mode: str) -> None:
+    sim = shared_sim
     sim.config.reply_tokens = 400
     sim.config.tokens_per_second = 40
     target: Any = sse_client(served) if served.endswith("/sse") else served

@@ -58,9 +58,7 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # One line per upstream request is noise at INFO; keep it for DEBUG.
-    for noisy in ("httpx2", "httpcore", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
 def serve(settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
@@ -59,6 +60,9 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         lifespan=lifespan,
         log_level=settings.log_level,
     )
+    # MCPServer just set the root logger's level; one INFO line per upstream request is noise.
+    for noisy in ("httpx2", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     register_tools(server)
     for name in disabled_tools(settings):
         server.remove_tool(name)

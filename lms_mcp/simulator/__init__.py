@@ -1,11 +1,17 @@
-"""A stand-in LM Studio REST server (native v1 API) for tests and demos, faithful to its quirks.
+"""A stand-in LM Studio REST server for tests and demos, faithful to its quirks.
+
+Routes: the native v1 API (`/api/v1/chat`, `/api/v1/models`, load, unload, download, download status), strict
+like LM Studio's; and the lenient OpenAI-compatible `GET /v1/models`, `POST /v1/embeddings` and
+`POST /v1/chat/completions`. The last one is there for structured output: with a `json_schema`
+`response_format` it answers a deterministic JSON document that validates against the schema, or, with
+`SimulatorConfig.json_mode` set to "invalid_json" or "schema_violation", one that does not.
 
 Typical use: `with serve_in_thread(Simulator(SimulatorConfig(reply_tokens=5))) as url: ...`, then talk to `url`
 over real HTTP, inspect `sim.requests`, and script failures with `sim.inject("http_500")`.
 """
 
 from lms_mcp.simulator.catalog import Downloadable, LoadedInstance, ModelEntry, Reasoning
-from lms_mcp.simulator.config import SimulatorConfig
+from lms_mcp.simulator.config import JsonMode, SimulatorConfig
 from lms_mcp.simulator.faults import Fault, FaultKind
 from lms_mcp.simulator.generation import reasoning_text, reply_text, user_text_of
 from lms_mcp.simulator.recording import RequestRecord
@@ -16,6 +22,7 @@ __all__ = [
     "Downloadable",
     "Fault",
     "FaultKind",
+    "JsonMode",
     "LoadedInstance",
     "ModelEntry",
     "Reasoning",

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lms_mcp.simulator.catalog import ModelEntry
-from lms_mcp.simulator.errors import openai_error
+from lms_mcp.simulator.errors import openai_error, openai_model_not_found
 from lms_mcp.simulator.generation import count_words
 from lms_mcp.simulator.responses import LMStudioJSONResponse
 from lms_mcp.simulator.schemas import parse_json
@@ -46,13 +46,7 @@ class EmbeddingsApi:
         found = state.find_instance(model)
         entry = found[0] if found is not None else state.find_model(model)
         if entry is None:
-            names = "\n".join(candidate.key for candidate in state.models())
-            raise openai_error(
-                404,
-                f'Model "{model}" not found. Please specify a valid model.\n\nYour models:\n\n{names}',
-                param="model",
-                code="model_not_found",
-            )
+            raise openai_model_not_found(model, [candidate.key for candidate in state.models()])
         if entry.type != "embedding":
             raise openai_error(400, f"Model '{model}' is not an embedding model.", param="model")
         await self._ensure_loaded(entry, model)

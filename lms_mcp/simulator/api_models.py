@@ -1,4 +1,5 @@
-"""Model management: `GET /api/v1/models`, `POST /api/v1/models/load`, `POST /api/v1/models/unload`."""
+"""Model management: `GET /api/v1/models`, `POST /api/v1/models/load`, `POST /api/v1/models/unload`, and the
+OpenAI-compatible listing `GET /v1/models`."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ class ModelsApi:
     async def list_models(self, request: Request) -> Response:
         self.state.refresh()
         return LMStudioJSONResponse({"models": [entry.to_json() for entry in self.state.models()]})
+
+    async def list_openai_models(self, request: Request) -> Response:
+        self.state.refresh()
+        data = [
+            {"id": model_id, "object": "model", "owned_by": "organization_owner"} for model_id in openai_ids(self.state)
+        ]
+        return LMStudioJSONResponse({"object": "list", "data": data})
 
     async def load(self, request: Request) -> Response:
         state = self.state
@@ -73,6 +81,13 @@ class ModelsApi:
                 param="instance_id",
             )
         return LMStudioJSONResponse({"instance_id": body.instance_id})
+
+
+def openai_ids(state: State) -> list[str]:
+    """What `/v1/models` lists: every downloaded model while JIT loading is on, else the loaded instances (§6)."""
+    if state.config.jit:
+        return [entry.key for entry in state.models()]
+    return [instance.id for entry in state.models() for instance in entry.loaded_instances]
 
 
 def _load_config(entry: ModelEntry, instance: LoadedInstance) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from lms_mcp.simulator.api_chat import ChatApi
 from lms_mcp.simulator.api_downloads import DownloadsApi
 from lms_mcp.simulator.api_embeddings import EmbeddingsApi
 from lms_mcp.simulator.api_models import ModelsApi
+from lms_mcp.simulator.api_openai_chat import OpenAIChatApi
 from lms_mcp.simulator.errors import ApiError
 from lms_mcp.simulator.faults import FaultInjector
 from lms_mcp.simulator.middleware import AuthMiddleware, ExpressCompatMiddleware, FaultMiddleware
@@ -25,6 +26,7 @@ def build_app(state: State, faults: FaultInjector, recorder: Recorder) -> Starle
     downloads = DownloadsApi(state)
     chat = ChatApi(state, faults)
     embeddings = EmbeddingsApi(state)
+    openai_chat = OpenAIChatApi(state, faults)
     routes = [
         Route("/lmstudio-greeting", greeting, methods=["GET"]),
         Route("/api/v1/models", models.list_models, methods=["GET"]),
@@ -33,6 +35,8 @@ def build_app(state: State, faults: FaultInjector, recorder: Recorder) -> Starle
         Route("/api/v1/models/download", downloads.download, methods=["POST"]),
         Route("/api/v1/models/download/status/{job_id}", downloads.status, methods=["GET"]),
         Route("/api/v1/chat", chat.chat, methods=["POST"]),
+        Route("/v1/models", models.list_openai_models, methods=["GET"]),
+        Route("/v1/chat/completions", openai_chat.chat_completions, methods=["POST"]),
         Route("/v1/embeddings", embeddings.embeddings, methods=["POST"]),
     ]
     # First listed is outermost: recording sees everything, including faulted and unauthorised requests.

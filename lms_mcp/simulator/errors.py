@@ -57,6 +57,17 @@ def openai_error(status: int, message: str, *, param: str | None = None, code: s
     )
 
 
+def openai_model_not_found(model: str, listed: list[str]) -> ApiError:
+    """Unknown model on a `/v1/*` route: 404, with the models the server would accept listed in the message."""
+    names = "\n".join(listed)
+    return openai_error(
+        404,
+        f'Model "{model}" not found. Please specify a valid model.\n\nYour models:\n\n{names}',
+        param="model",
+        code="model_not_found",
+    )
+
+
 def missing_token() -> ApiError:
     return ApiError(
         401, {"error": {"type": "invalid_request", "code": "invalid_api_key", "message": MISSING_TOKEN_MESSAGE}}

@@ -57,8 +57,9 @@ class Simulator:
         """Script a fault for the next `times` matching requests (None: until `clear_faults`).
 
         http_500 (message), malformed_json (body), slow_headers (delay) apply to any request on `route`
-        (None = every route). drop_stream (after_events), stall_stream (after_events, delay) and error_event
-        (after_tokens, message) apply only to streaming chats.
+        (None = every route). drop_stream (after_events) and stall_stream (after_events, delay) apply only to
+        streaming chats (`/api/v1/chat`, `/v1/chat/completions`); error_event (after_tokens, message) only to
+        streaming `/api/v1/chat`.
         """
         return self.faults.inject(
             kind,

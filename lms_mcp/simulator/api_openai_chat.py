@@ -1,0 +1,213 @@
+"""`POST /v1/chat/completions`, the OpenAI-compatible chat route, as LM Studio serves it.
+
+The bridge uses it for what the native API lacks: answers constrained to a JSON Schema (`response_format`).
+A turn runs through the same `ChatRun` as `/api/v1/chat`, so JIT loading, pacing and the output budget behave
+alike; only the request and response shapes are OpenAI's. Plain answers are the native route's reply words;
+structured answers are a document generated from the schema, spoiled on purpose if `config.json_mode` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lms_mcp.simulator.api_models import openai_ids
+from lms_mcp.simulator.chat_run import ChatPlan, ChatRun, claim_instance
+from lms_mcp.simulator.config import JsonMode
+from lms_mcp.simulator.errors import ApiError, openai_error, openai_model_not_found
+from lms_mcp.simulator.faults import FaultInjector
+from lms_mcp.simulator.generation import text_tokens
+from lms_mcp.simulator.openai_request import CompletionRequest, parse_completion_request
+from lms_mcp.simulator.responses import EventStreamResponse, LMStudioJSONResponse, data_frame
+from lms_mcp.simulator.schemas import parse_json
+from lms_mcp.simulator.state import LoadOptions, State
+from lms_mcp.simulator.structured import SchemaError, generate, violate
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+_ID_LENGTH = 21
+
+
+@dataclass(frozen=True)
+class _Completion:
+    """What every chunk or response of one completion repeats."""
+
+    id: str
+    created: int
+    model: str
+
+    def envelope(self, kind: str) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
+
+
+class OpenAIChatApi:
+    def __init__(self, state: State, faults: FaultInjector) -> None:
+        self.state = state
+        self.faults = faults
+
+    async def chat_completions(self, request: Request) -> Response:
+        self.state.refresh()
+        body = parse_completion_request(parse_json(await request.body()))
+        plan = self._plan(body)
+        run = ChatRun(plan, self.state, self.state.config)
+        completion = _Completion(
+            id="chatcmpl-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH)),
+            created=int(time.time()),
+            model=plan.entry.key,
+        )
+        if body.stream:
+            path = request.url.path
+            drop = self.faults.take(path, {"drop_stream"})
+            stall = self.faults.take(path, {"stall_stream"})
+            return EventStreamResponse(
+                _chunks(run, completion, include_usage=body.include_usage),
+                on_close=run.close,
+                drop_after=drop.after_events if drop else None,
+                stall_after=stall.after_events if stall else None,
+                stall_seconds=stall.delay if stall else 0.0,
+            )
+        return await _complete(run, completion)
+
+    def _plan(self, body: CompletionRequest) -> ChatPlan:
+        """Everything that can fail on the request's account, checked before a JIT load is claimed."""
+        state = self.state
+        found = state.find_instance(body.model)
+        entry = found[0] if found else state.find_model(body.model)
+        if entry is None:
+            raise openai_model_not_found(body.model, openai_ids(state))
+        if entry.type != "llm":
+            raise openai_error(
+                400, f"Model '{body.model}' is an embedding model and cannot be used for chat.", param="model"
+            )
+        if not entry.vision and any(message.images for message in body.messages):
+            raise openai_error(400, f"Model '{entry.key}' does not support image input.", param="messages")
+        last_user = max(index for index, message in enumerate(body.messages) if message.role == "user")
+        user = body.messages[last_user]
+        system_prompt = next((message.content for message in body.messages if message.role == "system"), None)
+        turn = sum(message.role == "user" for message in body.messages)
+        reply = None
+        if body.json_schema is not None:
+            seed = json.dumps([entry.key, system_prompt, user.content, turn])
+            reply = text_tokens(_structured_answer(body.json_schema, seed, state.config.json_mode))
+        claim = claim_instance(state, body.model, entry, found is not None)
+        if claim is None:  # not loaded, JIT off: LM Studio then only knows the loaded models
+            raise openai_model_not_found(body.model, openai_ids(state))
+        instance_id, load, pending = claim
+        return ChatPlan(
+            entry=entry,
+            instance_id=instance_id,
+            load=load,
+            load_options=LoadOptions(),
+            history=[*body.messages[:last_user], *body.messages[last_user + 1 :]],
+            user=user,
+            system_prompt=system_prompt,
+            turn=turn,
+            reasoning=False,
+            max_output_tokens=body.max_tokens,
+            tool=None,
+            store=False,
+            pending=pending,
+            reply=reply,
+        )
+
+
+def _structured_answer(schema: object, seed: str, mode: JsonMode) -> str:
+    try:
+        document = generate(schema, seed)
+        if mode == "schema_violation":
+            document = violate(schema, document)
+    except SchemaError as exc:
+        raise openai_error(400, f"Invalid JSON schema in 'response_format': {exc}", param="response_format") from None
+    text = json.dumps(document, ensure_ascii=False)
+    if mode != "invalid_json":
+        return text
+    # A model that stopped mid-document; if half of it happens to parse (e.g. "12" of "1234"), spoil it further.
+    half = text[: len(text) // 2]
+    try:
+        json.loads(half)
+    except ValueError:
+        return half
+    return half + ","
+
+
+def _finish_reason(run: ChatRun) -> str:
+    return "length" if run.cut_short else "stop"
+
+
+def _usage(result: dict[str, Any], run: ChatRun) -> dict[str, int]:
+    prompt = int(result["stats"]["input_tokens"])
+    return {"prompt_tokens": prompt, "completion_tokens": run.message_count, "total_tokens": prompt + run.message_count}
+
+
+def _message_text(result: dict[str, Any]) -> str:
+    return next((str(item["content"]) for item in reversed(result["output"]) if item["type"] == "message"), "")
+
+
+def _server_error(error: dict[str, Any]) -> dict[str, Any]:
+    return {"error": {"message": str(error.get("message", "")), "type": "server_error", "param": None, "code": None}}
+
+
+async def _complete(run: ChatRun, completion: _Completion) -> Response:
+    result: dict[str, Any] = {}
+    error: dict[str, Any] | None = None
+    try:
+        async with aclosing(run.events()) as events:
+            async for event in events:
+                if event["type"] == "error":
+                    error = event["error"]
+                elif event["type"] == "chat.end":
+                    result = event["result"]
+    finally:
+        run.close()
+    if error is not None:
+        raise ApiError(500, _server_error(error))
+    message = {"role": "assistant", "content": _message_text(result)}
+    choice = {"index": 0, "logprobs": None, "finish_reason": _finish_reason(run), "message": message}
+    body = completion.envelope("chat.completion") | {
+        "choices": [choice],
+        "usage": _usage(result, run),
+        "system_fingerprint": completion.model,
+    }
+    return LMStudioJSONResponse(body)
+
+
+async def _chunks(run: ChatRun, completion: _Completion, *, include_usage: bool) -> AsyncGenerator[bytes]:
+    """Standard OpenAI streaming: a role chunk, content chunks, a finish chunk, optionally usage, then [DONE]."""
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return data_frame(
+            completion.envelope("chat.completion.chunk") | {"system_fingerprint": completion.model, "choices": [choice]}
+        )
+
+    result: dict[str, Any] = {}
+    async with aclosing(run.events()) as events:
+        async for event in events:
+            match event["type"]:
+                case "message.start":
+                    yield chunk({"role": "assistant", "content": ""}, None)
+                case "message.delta":
+                    yield chunk({"content": event["content"]}, None)
+                case "error":
+                    yield data_frame(_server_error(event["error"]))
+                    return
+                case "chat.end":
+                    result = event["result"]
+                case _:
+                    pass  # load and prompt-processing progress have no OpenAI counterpart
+    yield chunk({}, _finish_reason(run))
+    if include_usage:
+        usage = _usage(result, run)
+        yield data_frame(
+            completion.envelope("chat.completion.chunk")
+            | {"system_fingerprint": completion.model, "choices": [], "usage": usage}
+        )
+    yield data_frame("[DONE]")

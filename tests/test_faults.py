@@ -17,8 +17,9 @@ from tests.support import text_of
 pytestmark = pytest.mark.anyio
 
 MODEL = "google/gemma-4-26b-a4b"
-CHAT = ("chat", {"prompt": "hello", "model": MODEL})
-LIST = ("list_models", {})
+Call = tuple[str, dict[str, Any]]
+CHAT: Call = ("chat", {"prompt": "hello", "model": MODEL})
+LIST: Call = ("list_models", {})
 
 
 @pytest.fixture
@@ -31,8 +32,15 @@ async def patient(settings: Settings) -> AsyncIterator[Client]:
 @pytest.mark.parametrize(
     ("kind", "route", "params", "faulty", "healthy", "expected"),
     [
-        ("http_500", "/api/v1/models", {}, LIST, CHAT, "UPSTREAM_ERROR: LM Studio failed (internal_error, HTTP 500)"),
-        ("malformed_json", "/api/v1/models", {}, LIST, CHAT, "UPSTREAM_ERROR: LM Studio answered GET"),
+        (
+            "http_500",
+            "/api/v1/models",
+            dict[str, Any](),
+            LIST,
+            CHAT,
+            "UPSTREAM_ERROR: LM Studio failed (internal_error, HTTP 500)",
+        ),
+        ("malformed_json", "/api/v1/models", dict[str, Any](), LIST, CHAT, "UPSTREAM_ERROR: LM Studio answered GET"),
         ("slow_headers", "/api/v1/models", {"delay": 2.0}, LIST, CHAT, "TIMEOUT: LM Studio sent nothing for 0.5 s"),
         ("drop_stream", "/api/v1/chat", {"after_events": 4}, CHAT, LIST, "UPSTREAM_ERROR: LM Studio closed"),
         ("stall_stream", "/api/v1/chat", {"delay": 2.0}, CHAT, LIST, "TIMEOUT: LM Studio sent nothing for 0.5 s"),

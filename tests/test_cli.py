@@ -89,3 +89,17 @@ def test_bad_setting_exits_2_with_the_reason_on_stderr() -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert "LMS_MCP_LOG_LEVEL (--log-level / LMS_MCP_LOG_LEVEL): must be one of DEBUG" in done.stderr
+
+
+def test_readme_documents_every_setting_and_error_code() -> None:
+    from pathlib import Path
+
+    from lms_mcp.tools.errors import ErrorCode
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for option in OPTIONS:
+        assert f"`{option.env}`" in readme, option.env
+        if option.flag:
+            assert f"`{option.flag}" in readme, option.flag
+    for code in ErrorCode:
+        assert f"`{code}`" in readme, code

@@ -26,7 +26,7 @@ from lms_mcp.simulator import (
 pytestmark = pytest.mark.anyio
 
 REPO = Path(__file__).parents[2]
-FIXTURES = REPO.parent / "shared" / "lmstudio" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures" / "lmstudio"
 TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
 GEMMA = "google/gemma-4-26b-a4b"
 QWEN = "qwen/qwen3-4b"

@@ -750,15 +750,17 @@ async def test_error_event_then_partial_chat_end(simulator: Simulator, lms: http
 
 
 async def test_stall_stream(simulator: Simulator, lms: httpx2.AsyncClient) -> None:
-    simulator.inject("stall_stream", after_events=2, delay=0.15)
+    simulator.inject("stall_stream", after_events=2, delay=0.3)
     arrivals: list[float] = []
     async with lms.stream("POST", "/api/v1/chat", json={"model": GEMMA, "input": "x", "stream": True}) as response:
         async for line in response.aiter_lines():
             if line.startswith("event: "):
                 arrivals.append(time.perf_counter())  # noqa: PERF401 - timed as each event arrives
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
-    assert gaps[1] >= 0.15
-    assert max(gaps[:1] + gaps[2:]) < 0.1
+    # The pause falls after the second event and is the one long gap (no upper bound on the others:
+    # a busy machine may delay any event a little).
+    assert gaps[1] >= 0.3
+    assert max(range(len(gaps)), key=gaps.__getitem__) == 1
 
 
 # --- recording --------------------------------------------------------------------------------------------------

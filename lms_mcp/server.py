@@ -7,7 +7,9 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import httpx2
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import MCPServer
+from mcp.types import EmptyResult, SetLevelRequestParams
 
 from . import __version__
 from .app_state import AppState
@@ -66,7 +68,37 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     register_tools(server)
     for name in disabled_tools(settings):
         server.remove_tool(name)
+    accept_log_level(server)
     return server
+
+
+# MCP's eight syslog levels, folded onto Python's five.
+LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "alert": logging.CRITICAL,
+    "emergency": logging.CRITICAL,
+}
+
+
+def accept_log_level(server: MCPServer[AppState]) -> None:
+    """Answer `logging/setLevel`, which hosts send and MCPServer leaves unregistered ("method not found").
+
+    lms-mcp logs to stderr, not as protocol messages (deprecated by SEP-2577), so the level the host
+    asks for applies to that log.
+    """
+
+    async def set_level(_ctx: ServerRequestContext[AppState], params: SetLevelRequestParams) -> EmptyResult:
+        logging.getLogger("lms_mcp").setLevel(LOG_LEVELS[params.level])
+        return EmptyResult()
+
+    # The SDK has no public hook for this request; its own example servers register it the same way.
+    lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
+    lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
 
 
 def disabled_tools(settings: Settings) -> list[str]:

@@ -279,3 +279,17 @@ async def test_bad_arguments_are_refused_before_lm_studio_is_called(client: Clie
         result = await client.call_tool(name, arguments)
         assert result.is_error, (name, arguments)
     assert sim.requests == []
+
+
+async def test_hosts_may_set_the_log_level(settings: Settings) -> None:
+    import logging
+
+    try:
+        async with Client(build_server(settings), mode="legacy") as client:
+            assert client.server_capabilities and client.server_capabilities.logging is not None
+            await client.set_logging_level("error")
+            assert logging.getLogger("lms_mcp").level == logging.ERROR
+            await client.set_logging_level("debug")
+            assert logging.getLogger("lms_mcp").level == logging.DEBUG
+    finally:
+        logging.getLogger("lms_mcp").setLevel(logging.NOTSET)

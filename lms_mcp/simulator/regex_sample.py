@@ -88,7 +88,8 @@ class _Parser:
         if self.peek() == "?":
             self.take()
             kind = self.take()
-            if kind == "P" and self.peek() == "<" or kind == "<" and self.peek() not in ("=", "!"):
+            named = (kind == "P" and self.peek() == "<") or (kind == "<" and self.peek() not in ("=", "!"))
+            if named:  # (?P<name>...) or (?<name>...)
                 self.pos = self.pattern.index(">", self.pos) + 1
             elif kind != ":":
                 raise _Unsupported("lookaround or inline flag")

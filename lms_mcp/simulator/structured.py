@@ -7,7 +7,7 @@ from the request (via `seed`) and the JSON path, so different questions give dif
 Supported keywords: `type` (one or a list), `const`, `enum`; objects: `properties`, `required`,
 `additionalProperties`, `patternProperties`, `minProperties`, `maxProperties`; arrays: `items` (schema or the
 old tuple form), `prefixItems`, `additionalItems`, `minItems`, `maxItems`, `uniqueItems`, `contains`; strings:
-`minLength`, `maxLength`, common `format`s, `pattern` (best effort: a few candidates are tried); numbers:
+`minLength`, `maxLength`, common `format`s, `pattern` (best effort, see `regex_sample`); numbers:
 `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum` (number or draft-4 boolean form), `multipleOf`;
 composition: `allOf` (merged), `anyOf`/`oneOf` (the first satisfiable option), `$ref` to local JSON pointers
 (`#`, `#/$defs/...`, `#/definitions/...`), boolean schemas. Ignored: `not`, `if`/`then`/`else`, `dependent*`.
@@ -311,8 +311,8 @@ class _Builder:
 
     def _integer(self, schema: Schema, path: str) -> int:
         low, high = _bounds(schema)
-        least = None if low is None else math.floor(low[0]) + 1 if low[1] else math.ceil(low[0])
-        most = None if high is None else math.ceil(high[0]) - 1 if high[1] else math.floor(high[0])
+        least = None if low is None else (math.floor(low[0]) + 1 if low[1] else math.ceil(low[0]))
+        most = None if high is None else (math.ceil(high[0]) - 1 if high[1] else math.floor(high[0]))
         if least is not None and most is not None and least > most:
             raise SchemaError(f"no integer lies between the bounds at {path}")
         value = self.number(path) % 100

@@ -759,7 +759,7 @@ async def test_stall_stream(simulator: Simulator, lms: httpx2.AsyncClient) -> No
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
     # The pause falls after the second event and is the one long gap (no upper bound on the others:
     # a busy machine may delay any event a little).
-    assert gaps[1] >= 0.3
+    assert gaps[1] >= 0.25  # measured by the client, so the gap before it may eat a little of it
     assert max(range(len(gaps)), key=gaps.__getitem__) == 1
 
 

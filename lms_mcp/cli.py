@@ -15,6 +15,8 @@ logger = logging.getLogger("lms_mcp")
 
 USAGE_EPILOG = """\
 subcommands:
+  lms-mcp doctor [flags]           check LM Studio, the token and the models; print host configs
+  lms-mcp demo                     a tour of every tool against the built-in simulator
   lms-mcp simulate [--port PORT]   run the built-in LM Studio simulator (try lms-mcp without LM Studio)
 
 environment variables (a flag wins over its variable):
@@ -26,9 +28,9 @@ def _env_table() -> str:
     return "\n".join(f"  {option.env:<36} {option.help}" for option in OPTIONS)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "lms-mcp") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lms-mcp",
+        prog=prog,
         description="MCP server for LM Studio: lets MCP hosts hand work to local models and manage them.",
         epilog=USAGE_EPILOG.format(env_table=_env_table()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -80,12 +82,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .simulator.cli import main as simulate
 
         return simulate(args[1:])
-    parser = build_parser()
-    namespace = parser.parse_args(args)
+    if args[:1] == ["demo"]:
+        from .demo import run as demo
+
+        configure_logging("WARNING")
+        return demo()
+    command = args[:1] if args[:1] == ["doctor"] else []
+    parser = build_parser(" ".join(["lms-mcp", *command]))
+    namespace = parser.parse_args(args[len(command) :])
     try:
         settings = load_settings(vars(namespace), os.environ)
     except SettingsError as exc:
         parser.error(str(exc))
+    if command:
+        from .doctor import run as doctor
+
+        configure_logging("WARNING")
+        return doctor(settings)
     configure_logging(settings.log_level)
     try:
         serve(settings)

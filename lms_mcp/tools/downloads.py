@@ -63,7 +63,7 @@ def describe_job(job: DownloadJob, now: datetime | None = None) -> DownloadResul
     )
 
 
-def render_job(result: DownloadResult) -> str:
+def render_job(result: DownloadResult, *, advice: bool = True) -> str:
     if result.status == "already_downloaded":
         return "Already downloaded: nothing to do. It is in list_models."
     parts = [f"Download {result.job_id}: {result.status}"]
@@ -80,7 +80,7 @@ def render_job(result: DownloadResult) -> str:
     if result.error:
         parts.append(f"error: {result.error}")
     text = ", ".join(parts) + "."
-    if result.status in ("downloading", "paused"):
+    if advice and result.status in ("downloading", "paused"):
         text += " Check again with download_status."
     return text
 
@@ -107,7 +107,7 @@ async def follow(ctx: Context[AppState], job: DownloadJob, wait_seconds: float) 
         if done > reported:
             reported = done
             total = float(result.total_size_bytes) if result.total_size_bytes else None
-            await ctx.report_progress(done, total, render_job(result))
+            await ctx.report_progress(done, total, render_job(result, advice=False))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break

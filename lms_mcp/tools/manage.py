@@ -220,7 +220,7 @@ def register(server: MCPServer[AppState]) -> None:
         settings = ctx.request_context.lifespan_context.settings
 
         async def heartbeat(elapsed: float) -> None:
-            await ctx.report_progress(elapsed, None, f"Loading {model}: {elapsed:.0f} s")
+            await ctx.report_progress(elapsed, None, f"Loading {model}: {elapsed:.1f} s")
 
         try:
             with anyio.fail_after(settings.max_call_seconds):

@@ -73,13 +73,13 @@ class ChatProgress:
                 await self._send(self._generated_value(), "reasoning", "Reasoning")
             case ReasoningDelta():
                 self.reasoning_tokens += 1
-                await self._send(self._generated_value(), "reasoning", f"Reasoning: {self.reasoning_tokens} tokens")
+                await self._send(self._generated_value(), "reasoning", f"Reasoning: {_tokens(self.reasoning_tokens)}")
             case ToolCallStart(tool=tool):
                 await self._send(self._generated_value(), f"tool:{tool}", f"Model is calling tool {tool}")
             case MessageDelta(content=content):
                 self._answer.append(content)
                 self.message_tokens += 1
-                await self._send(self._generated_value(), "message", f"Generating: {self.message_tokens} tokens")
+                await self._send(self._generated_value(), "message", f"Generating: {_tokens(self.message_tokens)}")
             case _:
                 pass
 
@@ -95,3 +95,7 @@ class ChatProgress:
             return
         self._last_value, self._last_sent, self._last_phase = value, now, phase
         await self._report(value, message)
+
+
+def _tokens(count: int) -> str:
+    return f"{count} token" if count == 1 else f"{count} tokens"

@@ -1,0 +1,117 @@
+"""`lms-mcp doctor` against the simulator (healthy and broken setups) and `lms-mcp demo` from the installed script."""
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lms_mcp.cli import main
+from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
+from tests.support import child_env, free_port, lms_mcp_command
+
+TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
+
+
+def doctor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installed `lms-mcp doctor`, as a user runs it."""
+    return subprocess.run(
+        [lms_mcp_command(), "doctor", *args], capture_output=True, text=True, timeout=60, env=child_env(**env)
+    )
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def doctor_here(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
+    """`lms-mcp doctor` through the same entry point, in this process (no interpreter start-up to pay)."""
+
+    def run(**env: str) -> Outcome:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        code = main(["doctor"])
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run
+
+
+def desktop_config(output: str) -> dict[str, Any]:
+    """The Claude Desktop JSON block that doctor prints."""
+    start = output.index("Claude Desktop (claude_desktop_config.json):\n") + len(
+        "Claude Desktop (claude_desktop_config.json):\n"
+    )
+    end = output.index("\n\nClaude Code:")
+    return json.loads(output[start:end])
+
+
+def test_doctor_on_a_healthy_setup_exits_0_and_prints_host_configs(sim_url: str) -> None:
+    done = doctor("--default-model", "qwen/qwen3-4b", LMSTUDIO_BASE_URL=sim_url)
+    assert done.returncode == 0, done.stdout
+    assert "All good" in done.stdout and "FAIL" not in done.stdout
+    assert "loaded now: google/gemma-4-26b-a4b" in done.stdout
+    config = desktop_config(done.stdout)
+    command = config["mcpServers"]["lmstudio"]["command"]
+    assert Path(command).resolve() == Path(lms_mcp_command()).resolve()
+    assert config == {
+        "mcpServers": {
+            "lmstudio": {
+                "command": command,
+                "args": [],
+                "env": {"LMSTUDIO_BASE_URL": sim_url, "LMS_MCP_DEFAULT_MODEL": "qwen/qwen3-4b"},
+            }
+        }
+    }
+    assert f"claude mcp add lmstudio -e LMSTUDIO_BASE_URL={sim_url}" in done.stdout
+    assert "Cursor" in done.stdout and '"servers"' in done.stdout  # VS Code's format
+
+
+def test_doctor_without_lm_studio_exits_1_with_the_fix(doctor_here: Callable[..., Outcome]) -> None:
+    done = doctor_here(LMSTUDIO_BASE_URL=f"http://127.0.0.1:{free_port()}")
+    assert done.returncode == 1
+    assert "FAIL  LM Studio does not answer" in done.stdout and "lms server start" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [(None, "LM Studio requires an API token"), ("sk-lm-zzzzzzzz:zzzzzzzzzzzzzzzzzzzz", "refused")],
+)
+def test_doctor_reports_auth_problems_without_showing_the_token(
+    doctor_here: Callable[..., Outcome], token: str | None, expected: str
+) -> None:
+    with serve_in_thread(Simulator(SimulatorConfig(api_tokens=[TOKEN]))) as url:
+        env = {"LMSTUDIO_BASE_URL": url} | ({"LM_API_TOKEN": token} if token else {})
+        done = doctor_here(**env)
+    assert done.returncode == 1 and expected in done.stdout
+    assert "zzzzzzzz" not in done.stdout + done.stderr
+
+
+def test_doctor_with_the_right_token_never_prints_it(doctor_here: Callable[..., Outcome]) -> None:
+    with serve_in_thread(Simulator(SimulatorConfig(api_tokens=[TOKEN]))) as url:
+        done = doctor_here(LMSTUDIO_BASE_URL=url, LM_API_TOKEN=TOKEN)
+    assert done.returncode == 0, done.stdout
+    assert "the API token in LM_API_TOKEN is accepted" in done.stdout
+    assert TOKEN not in done.stdout + done.stderr and "<your LM Studio API token>" in done.stdout
+
+
+def test_doctor_flags_a_default_model_that_is_not_downloaded(doctor_here: Callable[..., Outcome], sim_url: str) -> None:
+    done = doctor_here(LMSTUDIO_BASE_URL=sim_url, LMS_MCP_DEFAULT_MODEL="nobody/nothing")
+    assert done.returncode == 1 and "the default model 'nobody/nothing' is not downloaded" in done.stdout
+
+
+def test_demo_tours_every_core_tool() -> None:
+    done = subprocess.run([lms_mcp_command(), "demo"], capture_output=True, text=True, timeout=120, env=child_env())
+    assert done.returncode == 0, done.stderr
+    for tool in ("list_models", "load_model", "chat", "download_model", "download_status", "unload_model"):
+        assert f">>> {tool}" in done.stdout
+    assert "Loaded qwen/qwen3-4b" in done.stdout and "completed, 100%" in done.stdout
+    assert "Unloaded qwen/qwen3-4b." in done.stdout
+    assert "JOB_NOT_FOUND: " in done.stdout  # the failure shown on purpose

@@ -1,18 +1,20 @@
 """Delegation that saves the caller's context: sessions, files, images, reasoning, integrations, embeddings."""
 
 import base64
+import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from mcp import Client
 
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
-from lms_mcp.simulator import Simulator, reply_text
+from lms_mcp.simulator import JsonMode, Simulator, reply_text
 from tests.support import text_of
 
 pytestmark = pytest.mark.anyio
@@ -269,3 +271,83 @@ async def test_embed_returns_one_vector_per_text(client: Client, sim: Simulator)
 async def test_embed_with_a_chat_model_is_refused(client: Client) -> None:
     result = await client.call_tool("embed", {"texts": ["x"], "model": TEXT_ONLY})
     assert result.is_error and text_of(result).startswith("INVALID_ARGUMENT: ")
+
+
+# --- JSON answers -----------------------------------------------------------------------------------
+
+INVOICE = {
+    "type": "object",
+    "properties": {
+        "total": {"type": "number", "minimum": 0},
+        "currency": {"type": "string", "enum": ["EUR", "USD"]},
+        "lines": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+    },
+    "required": ["total", "currency", "lines"],
+}
+
+
+async def test_json_schema_answer_comes_back_parsed_and_valid(client: Client, sim: Simulator) -> None:
+    result = answer(
+        await client.call_tool(
+            "chat",
+            {
+                "prompt": "Extract the invoice.",
+                "model": TEXT_ONLY,
+                "json_schema": INVOICE,
+                "system_prompt": "Be exact.",
+            },
+        )
+    )
+    parsed = result["parsed"]
+    jsonschema.validate(parsed, INVOICE)
+    assert json.loads(result["answer"]) == parsed
+    sent = [r.body for r in sim.requests if r.path == "/v1/chat/completions"]
+    assert sent == [
+        {
+            "model": TEXT_ONLY,
+            "messages": [
+                {"role": "system", "content": "Be exact"},
+                {"role": "user", "content": "Extract the invoice."},
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": INVOICE, "strict": True},
+            },
+        }
+    ]
+    assert chat_bodies(sim) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("invalid_json", "is not valid JSON"), ("schema_violation", "does not match")]
+)
+async def test_json_answer_that_fails_to_parse_or_validate_is_an_error(
+    client: Client, sim: Simulator, mode: JsonMode, expected: str
+) -> None:
+    sim.config.json_mode = mode
+    result = await client.call_tool("chat", {"prompt": "Extract.", "model": TEXT_ONLY, "json_schema": INVOICE})
+    assert result.is_error
+    assert text_of(result).startswith("INVALID_ANSWER: The model's answer ") and expected in text_of(result)
+
+
+async def test_json_schema_with_files_sends_them_as_parts(client_in: Client, sim: Simulator, project: Path) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    result = answer(
+        await client_in.call_tool(
+            "chat", {"prompt": "Is it fine?", "model": TEXT_ONLY, "json_schema": schema, "files": ["notes.md"]}
+        )
+    )
+    assert isinstance(result["parsed"]["ok"], bool)
+    content = [r.body for r in sim.requests if r.path == "/v1/chat/completions"][0]["messages"][0]["content"]
+    assert content == [
+        {"type": "text", "text": f'<file path="{project / "notes.md"}">\n# Notes\nShip on Friday.\n\n</file>'},
+        {"type": "text", "text": "Is it fine?"},
+    ]
+
+
+async def test_bad_schema_or_a_conversation_with_json_is_refused(client: Client, sim: Simulator) -> None:
+    bad = await client.call_tool("chat", {"prompt": "x", "json_schema": {"type": "banana"}})
+    assert bad.is_error and text_of(bad).startswith("INVALID_ARGUMENT: json_schema is not a valid JSON Schema")
+    chained = await client.call_tool("chat", {"prompt": "x", "session": "s", "json_schema": {"type": "object"}})
+    assert chained.is_error and "cannot continue a conversation" in text_of(chained)
+    assert sim.requests == []

@@ -306,7 +306,7 @@ async def test_json_schema_answer_comes_back_parsed_and_valid(client: Client, si
         {
             "model": TEXT_ONLY,
             "messages": [
-                {"role": "system", "content": "Be exact"},
+                {"role": "system", "content": "Be exact."},
                 {"role": "user", "content": "Extract the invoice."},
             ],
             "response_format": {

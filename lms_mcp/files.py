@@ -37,12 +37,26 @@ class FilePolicy:
 
     @classmethod
     def create(cls, dirs: tuple[str, ...], max_file_bytes: int, max_total_bytes: int) -> FilePolicy:
-        """Resolve the allowed directories once; an empty tuple means the working directory."""
-        roots = tuple(Path(d).expanduser().resolve() for d in (dirs or (os.getcwd(),)))
+        """Resolve the allowed directories once; an empty tuple means the working directory.
+
+        A host that starts the server from the filesystem root (as some desktop apps do) gets no
+        directory by default rather than the whole disk.
+        """
+        if dirs:
+            roots = tuple(Path(d).expanduser().resolve() for d in dirs)
+        else:
+            cwd = Path.cwd().resolve()
+            roots = () if cwd == Path(cwd.anchor) else (cwd,)
         return cls(allowed_dirs=roots, max_file_bytes=max_file_bytes, max_total_bytes=max_total_bytes)
 
     def resolve(self, given: str) -> Path:
         """The real path of an existing regular file inside an allowed directory, or FileRefused."""
+        if not self.allowed_dirs:
+            raise FileRefused(
+                "not_allowed",
+                "No directory may be read: the server runs from the filesystem root. Name the directories "
+                "with --allow-dir / LMS_MCP_ALLOWED_DIRS.",
+            )
         candidate = Path(given).expanduser()
         if not candidate.is_absolute():
             candidate = self.allowed_dirs[0] / candidate

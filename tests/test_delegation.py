@@ -351,3 +351,14 @@ async def test_bad_schema_or_a_conversation_with_json_is_refused(client: Client,
     chained = await client.call_tool("chat", {"prompt": "x", "session": "s", "json_schema": {"type": "object"}})
     assert chained.is_error and "cannot continue a conversation" in text_of(chained)
     assert sim.requests == []
+
+
+async def test_started_from_the_filesystem_root_no_directory_is_readable(
+    settings: Settings, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir("/")
+    async with Client(build_server(settings)) as client:
+        result = await client.call_tool("chat", {"prompt": "x", "model": TEXT_ONLY, "files": ["/etc/hostname"]})
+    assert result.is_error and text_of(result).startswith("FILE_NOT_ALLOWED: No directory may be read")
+    assert "--allow-dir" in text_of(result)
+    assert chat_bodies(sim) == []

@@ -1,6 +1,6 @@
 """Tools that manage models: list_models, load_model, unload_model."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -8,7 +8,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from ..app_state import AppState
-from ..lmstudio.models import LoadRequest, ModelInfo
+from ..lmstudio.models import InstanceConfig, LoadConfig, LoadRequest, ModelInfo
 from ..waiting import with_heartbeat
 from .errors import BridgeError, ErrorCode, model_not_found, reports_errors
 from .results import human_bytes, tool_result
@@ -120,6 +120,14 @@ class UnloadResult(BaseModel):
     unloaded: list[str] = Field(description="Instance ids that were unloaded")
 
 
+CONFIG_FIELDS = ("context_length", "eval_batch_size", "flash_attention", "num_experts", "offload_kv_cache_to_gpu")
+
+
+def config_fields(config: InstanceConfig | LoadConfig | None) -> dict[str, Any]:
+    """The effective load settings, from a loaded instance's config or a load's echoed config."""
+    return {name: getattr(config, name) for name in CONFIG_FIELDS} if config else {}
+
+
 def _find_model(models: list[ModelInfo], key: str) -> ModelInfo | None:
     return next((m for m in models if m.key == key), None)
 
@@ -195,17 +203,12 @@ def register(server: MCPServer[AppState]) -> None:
                         f"{context_length}. Use that instance, unload it first (unload_model), or pass "
                         "new_instance=true to load a second copy.",
                     )
-                config = instance.config
                 result = LoadResult(
                     instance_id=instance.id,
                     model=model,
                     type=info.type,
                     already_loaded=True,
-                    context_length=config.context_length,
-                    eval_batch_size=config.eval_batch_size,
-                    flash_attention=config.flash_attention,
-                    num_experts=config.num_experts,
-                    offload_kv_cache_to_gpu=config.offload_kv_cache_to_gpu,
+                    **config_fields(instance.config),
                 )
                 return tool_result(result, f"{model} is already loaded as {instance.id} (context {loaded_ctx}).")
         request = LoadRequest(
@@ -235,18 +238,13 @@ def register(server: MCPServer[AppState]) -> None:
                 f"Loading {model} took longer than {settings.max_call_seconds:g} s. LM Studio may still finish "
                 "it: check list_models, or raise --max-call-seconds / LMS_MCP_MAX_CALL_SECONDS.",
             ) from None
-        config = loaded.load_config
         result = LoadResult(
             instance_id=loaded.instance_id,
             model=model,
             type=loaded.type,
             already_loaded=False,
             load_time_seconds=loaded.load_time_seconds,
-            context_length=config.context_length if config else None,
-            eval_batch_size=config.eval_batch_size if config else None,
-            flash_attention=config.flash_attention if config else None,
-            num_experts=config.num_experts if config else None,
-            offload_kv_cache_to_gpu=config.offload_kv_cache_to_gpu if config else None,
+            **config_fields(loaded.load_config),
         )
         took = f" in {loaded.load_time_seconds:.1f} s" if loaded.load_time_seconds is not None else ""
         return tool_result(result, f"Loaded {model} as {loaded.instance_id}{took} (context {result.context_length}).")

@@ -221,6 +221,7 @@ def register(server: MCPServer[AppState]) -> None:
             async def report(value: float, message: str) -> None:
                 await ctx.report_progress(value, None, message)
 
+            progress = ChatProgress(report, model=chosen)
             if json_schema is not None:
                 request = completion_request(
                     chosen,
@@ -237,9 +238,7 @@ def register(server: MCPServer[AppState]) -> None:
                 async def beat(elapsed: float) -> None:
                     await report(elapsed, f"Waiting for {chosen}'s JSON answer: {elapsed:.0f} s")
 
-                async with state.predictions.slot(
-                    lambda position: report(0, f"Queued: position {position}"), state.settings.progress_interval
-                ):
+                async with state.predictions.slot(progress.queued, state.settings.progress_interval):
                     result = await structured_chat(state, request, json_schema, beat)
                 return tool_result(result, render_chat(result))
             request = ChatRequest(
@@ -259,7 +258,6 @@ def register(server: MCPServer[AppState]) -> None:
                 integrations=list[Integration](integrations) if integrations else None,
             )
 
-            progress = ChatProgress(report, model=chosen)
             limit = state.settings.max_call_seconds
             try:
                 with anyio.fail_after(limit):

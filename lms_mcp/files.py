@@ -57,14 +57,15 @@ class FilePolicy:
                 "No directory may be read: the server runs from the filesystem root. Name the directories "
                 "with --allow-dir / LMS_MCP_ALLOWED_DIRS.",
             )
-        candidate = Path(given).expanduser()
-        if not candidate.is_absolute():
-            candidate = self.allowed_dirs[0] / candidate
         try:
+            candidate = Path(given).expanduser()
+            if not candidate.is_absolute():
+                candidate = self.allowed_dirs[0] / candidate
             real = candidate.resolve(strict=True)
         except (FileNotFoundError, NotADirectoryError):
             raise FileRefused("not_found", f"{given!r} does not exist.") from None
-        except (OSError, RuntimeError) as exc:
+        # RuntimeError: '~user' with no such user, or a symlink loop; ValueError: a NUL byte in the path.
+        except (OSError, RuntimeError, ValueError) as exc:
             raise FileRefused("unreadable", f"{given!r} cannot be resolved ({exc}).") from None
         if not any(real.is_relative_to(root) for root in self.allowed_dirs):
             roots = ", ".join(str(r) for r in self.allowed_dirs)

@@ -56,10 +56,15 @@ def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulato
         assert process.stdin and process.stdout and process.stderr
         for message in messages:
             process.stdin.write(json.dumps(message).encode() + b"\n")
+        # Valid JSON that Python reads as infinity: it must be refused, not crash the call.
+        call = (
+            '"method": "tools/call", "params": {"name": "chat", "arguments": {"prompt": "x", "repeat_penalty": 1e400}}'
+        )
+        process.stdin.write(f'{{"jsonrpc": "2.0", "id": 5, {call}}}\n'.encode())
         process.stdin.flush()
         reader = LineReader(process.stdout)
         try:
-            while not {1, 2, 3, 4} <= {m.get("id") for m in received}:
+            while not {1, 2, 3, 4, 5} <= {m.get("id") for m in received}:
                 message = json.loads(reader.next())  # every byte on stdout must be JSON-RPC
                 assert message["jsonrpc"] == "2.0"
                 received.append(message)
@@ -76,6 +81,8 @@ def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulato
     assert answer == reply_text(MODEL, None, "hi", 1, sim.config.reply_tokens)
     assert any(m.get("method") == "notifications/progress" for m in received)
     assert by_id[4]["result"]["isError"] is False
+    assert by_id[5]["result"]["isError"] is True
+    assert by_id[5]["result"]["content"][0]["text"].startswith("Error executing tool chat: 1 validation error")
     assert b"serving over stdio" in stderr
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from .. import __version__
 from .errors import (
     ConnectionLostError,
+    InvalidRequestError,
     LMStudioError,
     LMStudioTimeoutError,
     LMStudioUnreachableError,
@@ -251,6 +252,8 @@ class LMStudioClient:
             raise LMStudioTimeoutError("Sending the request to LM Studio timed out", phase="write") from exc
         except httpx2.PoolTimeout as exc:
             raise LMStudioTimeoutError("No free connection to LM Studio in time", phase="pool") from exc
+        except httpx2.InvalidURL as exc:
+            raise InvalidRequestError(f"The request cannot be sent to LM Studio: {exc}") from exc
         except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:
             raise ConnectionLostError(f"LM Studio closed the connection mid-response ({_reason(exc)})") from exc
 

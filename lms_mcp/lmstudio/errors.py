@@ -7,6 +7,7 @@ LMStudioError
 ├── ConnectionLostError           LM Studio closed the connection mid-response or mid-stream
 ├── NotLMStudioV1Error            HTTP 200 "Unexpected endpoint or method": LM Studio before 0.4
 ├── MalformedResponseError        a body that is not the JSON LM Studio documents
+├── InvalidRequestError           a request that cannot even be sent (e.g. a URL over the length limit)
 └── LMStudioAPIError              an error body from LM Studio: status, type, code, param, message
     ├── AuthenticationError       401
     │   ├── AuthRequiredError     ... and no token was sent
@@ -56,6 +57,10 @@ class NotLMStudioV1Error(LMStudioError):
 
 
 class MalformedResponseError(LMStudioError):
+    pass
+
+
+class InvalidRequestError(LMStudioError):
     pass
 
 

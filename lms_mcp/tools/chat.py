@@ -151,7 +151,7 @@ def register(server: MCPServer[AppState]) -> None:
         top_p: Annotated[float | None, Field(ge=0, le=1)] = None,
         top_k: Annotated[int | None, Field(ge=1)] = None,
         min_p: Annotated[float | None, Field(ge=0, le=1)] = None,
-        repeat_penalty: Annotated[float | None, Field(ge=0, description="1 = no penalty")] = None,
+        repeat_penalty: Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="1 = no penalty")] = None,
         max_output_tokens: Annotated[int | None, Field(ge=1, description="Stop after this many tokens")] = None,
         reasoning: Annotated[
             Literal["off", "low", "medium", "high", "on"] | None,

@@ -159,7 +159,11 @@ def register(server: MCPServer[AppState]) -> None:
     @reports_errors
     async def download_status(
         ctx: Context[AppState],
-        job_id: Annotated[str, Field(min_length=1, description="Job id returned by download_model")],
+        job_id: Annotated[
+            str,
+            # Job ids are like job_493c7c9ded; anything else could reshape the URL path ('..', '/').
+            Field(pattern=r"^[A-Za-z0-9_-]{1,200}$", description="Job id returned by download_model"),
+        ],
         wait_seconds: WaitSeconds = 0,
     ) -> Annotated[CallToolResult, DownloadResult]:
         """Report a download job's progress: status, bytes done and total, fraction, speed and time left.

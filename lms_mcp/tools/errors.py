@@ -22,6 +22,7 @@ from ..lmstudio import (
     AuthRequiredError,
     BadRequestError,
     ConnectionLostError,
+    InvalidRequestError,
     JobNotFoundError,
     LMStudioAPIError,
     LMStudioError,
@@ -125,6 +126,8 @@ def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
                 f"{exc.detail.message or 'No such download job.'} Job ids come from download_model; "
                 "LM Studio forgets them when it restarts.",
             )
+        case InvalidRequestError():
+            return BridgeError(ErrorCode.INVALID_ARGUMENT, f"{exc} Shorten or correct the argument.")
         case BadRequestError():
             where = f" (parameter `{exc.param}`)" if exc.param else ""
             return BridgeError(

@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
+from jsonschema.protocols import Validator
+from jsonschema.validators import Draft202012Validator, validator_for
+from referencing.exceptions import Unresolvable
 
 from ..app_state import AppState
 from ..lmstudio.models import (
@@ -33,9 +35,18 @@ from .chat_result import ChatResult, ChatStats
 from .errors import BridgeError, ErrorCode
 
 
+def schema_validator(schema: dict[str, Any]) -> type[Validator]:
+    """The validator class `$schema` names; an unknown dialect means the latest, without jsonschema's warning."""
+    try:
+        return validator_for(schema, default=Draft202012Validator)
+    # A `$schema` that is not a string (a number, a list) fails inside jsonschema's registry lookup.
+    except (TypeError, AttributeError, ValueError):
+        raise BridgeError(ErrorCode.INVALID_ARGUMENT, "json_schema's `$schema` must be a dialect URI string.") from None
+
+
 def check_schema(schema: dict[str, Any]) -> None:
     try:
-        validator_for(schema).check_schema(schema)
+        schema_validator(schema).check_schema(schema)
     except SchemaError as exc:
         raise BridgeError(
             ErrorCode.INVALID_ARGUMENT, f"json_schema is not a valid JSON Schema: {exc.message}"
@@ -77,7 +88,13 @@ def parse_answer(text: str, schema: dict[str, Any]) -> Any:
         raise BridgeError(
             ErrorCode.INVALID_ANSWER, f"The model's answer is not valid JSON ({exc}). {advice}\nAnswer:\n{text}"
         ) from None
-    error = next(iter(validator_for(schema)(schema).iter_errors(value)), None)
+    try:
+        error = next(iter(schema_validator(schema)(schema).iter_errors(value)), None)
+    except Unresolvable as exc:
+        raise BridgeError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"json_schema has a reference that cannot be resolved ({exc}); make it self-contained.",
+        ) from None
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"
         raise BridgeError(

@@ -287,9 +287,9 @@ async def test_hosts_may_set_the_log_level(settings: Settings) -> None:
     try:
         async with Client(build_server(settings), mode="legacy") as client:
             assert client.server_capabilities and client.server_capabilities.logging is not None
-            await client.set_logging_level("error")
+            await client.set_logging_level("error")  # pyright: ignore[reportDeprecated] -- hosts still send it
             assert logging.getLogger("lms_mcp").level == logging.ERROR
-            await client.set_logging_level("debug")
+            await client.set_logging_level("debug")  # pyright: ignore[reportDeprecated]
             assert logging.getLogger("lms_mcp").level == logging.DEBUG
     finally:
         logging.getLogger("lms_mcp").setLevel(logging.NOTSET)

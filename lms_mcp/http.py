@@ -15,10 +15,13 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .event_store import MemoryEventStore
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# How soon a client should reconnect to a dropped SSE stream.
+RETRY_MILLISECONDS = 1000
 LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
 LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
@@ -82,7 +85,12 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> ASGIApp:
         app: ASGIApp = server.sse_app(transport_security=security, host=settings.host)
     else:
         # SSE responses (not json_response): progress and cancellation need them.
-        app = server.streamable_http_app(transport_security=security, host=settings.host)
+        app = server.streamable_http_app(
+            transport_security=security,
+            host=settings.host,
+            event_store=MemoryEventStore(),
+            retry_interval=RETRY_MILLISECONDS,
+        )
     return BearerTokenGuard(app, settings.http_token) if settings.http_token else app
 
 

@@ -10,8 +10,10 @@ import httpx2
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.sse import sse_client
-from mcp.types import TextContent
+from mcp.server.streamable_http import EventMessage
+from mcp.types import JSONRPCNotification, TextContent
 
+from lms_mcp.event_store import MemoryEventStore
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
@@ -219,3 +221,38 @@ async def test_http_cancellation_aborts_the_upstream_chat(served: str, shared_si
             await client.call_tool("chat", {"prompt": "x", "model": MODEL}, read_timeout_seconds=0.5)
         await wait_for(lambda: any(r.disconnected for r in sim.requests if r.path == "/api/v1/chat"))
         assert not (await client.call_tool("list_models", {})).is_error
+
+
+async def test_http_streams_can_be_resumed(served: str) -> None:
+    if served.endswith("/sse"):
+        pytest.skip("resumption belongs to Streamable HTTP; the legacy SSE transport has none")
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+    }
+    headers = {"Accept": "application/json, text/event-stream"}
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(served, json=initialize, headers=headers)
+    assert response.status_code == 200
+    first_event = response.text.split("\n\n", 1)[0]
+    assert "retry: 1000" in first_event and "id: " in first_event  # the priming event resumption starts from
+
+
+async def test_event_store_replays_only_the_resumed_stream_and_stays_bounded() -> None:
+    store = MemoryEventStore(limit=4)
+    message = JSONRPCNotification(jsonrpc="2.0", method="notifications/progress")
+    first = await store.store_event("a", None)
+    await store.store_event("b", message)
+    second = await store.store_event("a", message)
+    replayed: list[str | None] = []
+
+    async def collect(event: EventMessage) -> None:
+        replayed.append(event.event_id)
+
+    assert await store.replay_events_after(first, collect) == "a"
+    assert replayed == [second]
+    for _ in range(4):
+        await store.store_event("c", message)
+    assert await store.replay_events_after(first, collect) is None  # forgotten past the limit

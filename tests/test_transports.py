@@ -223,9 +223,8 @@ async def test_http_cancellation_aborts_the_upstream_chat(served: str, shared_si
         assert not (await client.call_tool("list_models", {})).is_error
 
 
+@pytest.mark.parametrize("served", ["http"], indirect=True)  # resumption is Streamable HTTP's; SSE has none
 async def test_http_streams_can_be_resumed(served: str) -> None:
-    if served.endswith("/sse"):
-        pytest.skip("resumption belongs to Streamable HTTP; the legacy SSE transport has none")
     initialize = {
         "jsonrpc": "2.0",
         "id": 1,

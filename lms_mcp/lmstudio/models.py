@@ -18,13 +18,13 @@ DownloadStatusName = Literal["downloading", "paused", "completed", "failed", "al
 class WireModel(BaseModel):
     """A response body: tolerant of fields LM Studio may add."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class RequestModel(BaseModel):
     """A request body: only documented fields, never an unset one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True, by_alias=True)

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from jsonschema.exceptions import SchemaError
-from jsonschema.protocols import Validator
-from jsonschema.validators import Draft202012Validator, validator_for
-from referencing.exceptions import Unresolvable
+from typing import TYPE_CHECKING, Any
 
 from ..app_state import AppState
 from ..lmstudio.models import (
@@ -34,9 +29,16 @@ from ..waiting import with_heartbeat
 from .chat_result import ChatResult, ChatStats
 from .errors import BridgeError, ErrorCode
 
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+# jsonschema is imported where it is used: ~80 ms that a session without json_schema never needs.
+
 
 def schema_validator(schema: dict[str, Any]) -> type[Validator]:
     """The validator class `$schema` names; an unknown dialect means the latest, without jsonschema's warning."""
+    from jsonschema.validators import Draft202012Validator, validator_for
+
     try:
         return validator_for(schema, default=Draft202012Validator)
     # A `$schema` that is not a string (a number, a list) fails inside jsonschema's registry lookup.
@@ -45,6 +47,8 @@ def schema_validator(schema: dict[str, Any]) -> type[Validator]:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
+    from jsonschema.exceptions import SchemaError
+
     try:
         schema_validator(schema).check_schema(schema)
     except SchemaError as exc:
@@ -81,6 +85,8 @@ def completion_request(
 
 def parse_answer(text: str, schema: dict[str, Any]) -> Any:
     """The answer as JSON that validates against `schema`, or an INVALID_ANSWER error quoting it."""
+    from referencing.exceptions import Unresolvable
+
     advice = "Try again, simplify the schema, or use a larger model."
     try:
         value = json.loads(text)

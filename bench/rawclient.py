@@ -279,8 +279,11 @@ class RawHttpClient:
                 if line or not data:
                     continue
                 received = time.perf_counter()
-                message = json.loads("\n".join(data))
+                text = "\n".join(data)
                 data.clear()
+                if not text:  # the priming event that starts a resumable stream carries no message
+                    continue
+                message = json.loads(text)
                 if message.get("method") == "notifications/progress":
                     if on_progress is not None:
                         on_progress(message.get("params") or {}, received)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -228,17 +227,7 @@ def _is_non_public(url: str) -> bool:
 
 
 async def _complete(run: ChatRun) -> Response:
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    try:
-        async with aclosing(run.events()) as events:
-            async for event in events:
-                if event["type"] == "error":
-                    error = event["error"]
-                elif event["type"] == "chat.end":
-                    result = event["result"]
-    finally:
-        run.close()
+    result, error = await run.outcome()
     if error is not None and run.failed:
         raise ApiError(_LATE_ERROR_STATUS.get(str(error["type"]), 500), {"error": error})
     return LMStudioJSONResponse(result)

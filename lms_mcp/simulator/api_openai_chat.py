@@ -156,19 +156,10 @@ def _server_error(error: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _complete(run: ChatRun, completion: _Completion) -> Response:
-    result: dict[str, Any] = {}
-    error: dict[str, Any] | None = None
-    try:
-        async with aclosing(run.events()) as events:
-            async for event in events:
-                if event["type"] == "error":
-                    error = event["error"]
-                elif event["type"] == "chat.end":
-                    result = event["result"]
-    finally:
-        run.close()
+    outcome, error = await run.outcome()
     if error is not None:
         raise ApiError(500, _server_error(error))
+    result = outcome or {}
     message = {"role": "assistant", "content": _message_text(result)}
     choice = {"index": 0, "logprobs": None, "finish_reason": _finish_reason(run), "message": message}
     body = completion.envelope("chat.completion") | {

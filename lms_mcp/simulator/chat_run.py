@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -155,6 +156,21 @@ class ChatRun:
 
     def _reply_length(self) -> int:
         return self.config.reply_tokens if self.plan.reply is None else len(self.plan.reply)
+
+    async def outcome(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """Run to the end without streaming: the `chat.end` result and the `error` event's error, if any."""
+        result: dict[str, Any] | None = None
+        error: dict[str, Any] | None = None
+        try:
+            async with aclosing(self.events()) as events:
+                async for event in events:
+                    if event["type"] == "error":
+                        error = event["error"]
+                    elif event["type"] == "chat.end":
+                        result = event["result"]
+        finally:
+            self.close()
+        return result, error
 
     def close(self) -> None:
         """End this run's claim on a JIT load. Idempotent; the consumer calls it even if it never iterated."""

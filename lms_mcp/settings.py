@@ -7,14 +7,13 @@ Each setting is declared once, in `OPTIONS`, with its flag, env var, parser and 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .lmstudio.client import DEFAULT_BASE_URL, normalize_base_url
+from .lmstudio.client import DEFAULT_BASE_URL, is_loopback_host, normalize_base_url
 from .tool_names import TOOL_NAMES
 
 Transport = Literal["stdio", "sse", "http"]
@@ -316,13 +315,6 @@ def load_settings(flags: Mapping[str, str | list[str] | bool | None], environ: M
     settings = Settings(**values)
     check_exposure(settings)
     return settings
-
-
-def is_loopback_host(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def check_exposure(settings: Settings) -> None:

@@ -48,10 +48,6 @@ class PredictionSlots:
         self._limiter = anyio.CapacityLimiter(limit) if limit > 0 else None
         self._waiting: list[object] = []
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
     @asynccontextmanager
     async def slot(self, on_wait: Callable[[int], Awaitable[None]], interval: float) -> AsyncGenerator[None]:
         """Hold a slot for the body; while queued, `on_wait(position)` reports the place in line (1 = next)."""

@@ -58,11 +58,12 @@ def normalize_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address (brackets around IPv6 allowed)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -108,7 +109,7 @@ class LMStudioClient:
                 # Loading the TLS trust store costs ~40-80 ms; plain http:// never needs it.
                 verify=parts.scheme == "https",
                 # Proxy variables must not reroute a local LM Studio.
-                trust_env=not _is_loopback(parts.hostname or ""),
+                trust_env=not is_loopback_host(parts.hostname or ""),
             )
         return self._http
 

@@ -67,7 +67,7 @@ def register(server: MCPServer[AppState]) -> None:
         """Forget a named chat session, so the next chat with that name starts a new conversation."""
         store = ctx.request_context.lifespan_context.sessions
         if not store.reset(session):
-            names = [s.name for s in store.all()]
-            hint = f" Closest: {', '.join(closest(session, names))}." if closest(session, names) else ""
+            nearby = closest(session, [s.name for s in store.all()])
+            hint = f" Closest: {', '.join(nearby)}." if nearby else ""
             raise BridgeError(ErrorCode.INVALID_ARGUMENT, f"There is no session {session!r}.{hint} See list_sessions.")
         return tool_result(SessionReset(session=session, reset=True), f"Session {session!r} reset.")

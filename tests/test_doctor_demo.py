@@ -1,6 +1,7 @@
 """`lms-mcp doctor` against the simulator (healthy and broken setups) and `lms-mcp demo` from the installed script."""
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,12 @@ TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
 def doctor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The installed `lms-mcp doctor`, as a user runs it."""
     return subprocess.run(
-        [lms_mcp_command(), "doctor", *args], capture_output=True, text=True, timeout=60, env=child_env(**env)
+        [lms_mcp_command(), "doctor", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        env=child_env(**env),
     )
 
 
@@ -108,10 +114,30 @@ def test_doctor_flags_a_default_model_that_is_not_downloaded(doctor_here: Callab
 
 
 def test_demo_tours_every_core_tool() -> None:
-    done = subprocess.run([lms_mcp_command(), "demo"], capture_output=True, text=True, timeout=120, env=child_env())
+    done = subprocess.run(
+        [lms_mcp_command(), "demo"], capture_output=True, text=True, encoding="utf-8", timeout=120, env=child_env()
+    )
     assert done.returncode == 0, done.stderr
     for tool in ("list_models", "load_model", "chat", "download_model", "download_status", "unload_model"):
         assert f">>> {tool}" in done.stdout
     assert "Loaded qwen/qwen3-4b" in done.stdout and "completed, 100%" in done.stdout
     assert "Unloaded qwen/qwen3-4b." in done.stdout
     assert "JOB_NOT_FOUND: " in done.stdout  # the failure shown on purpose
+
+
+def test_doctor_into_a_pipe_its_reader_closed_ends_without_a_traceback() -> None:
+    """`lms-mcp doctor | head -1`: the reader is gone before doctor writes (here, before it even starts)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [lms_mcp_command(), "doctor"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            env=child_env(LMSTUDIO_BASE_URL=f"http://127.0.0.1:{free_port()}"),
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert done.stderr == b""

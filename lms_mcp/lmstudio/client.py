@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import AsyncGenerator, Generator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -12,6 +11,7 @@ import httpx2
 from pydantic import ValidationError
 
 from .. import __version__
+from ..urls import DEFAULT_BASE_URL, is_loopback_host, normalize_base_url
 from .errors import (
     ConnectionLostError,
     InvalidRequestError,
@@ -42,30 +42,7 @@ from .models import (
 )
 from .streaming import ChatEnd, ChatEvent, EventParseError, parse_event
 
-DEFAULT_BASE_URL = "http://127.0.0.1:1234"
-_API_SUFFIXES = ("/api/v1", "/api/v0", "/v1")
-
 ResponseT = TypeVar("ResponseT", bound=WireModel)
-
-
-def normalize_base_url(url: str) -> str:
-    """`http://host:1234`, whether the user wrote it with a trailing `/`, `/v1` or `/api/v1` or not."""
-    url = url.strip().rstrip("/")
-    for suffix in _API_SUFFIXES:
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-            break
-    return url.rstrip("/")
-
-
-def is_loopback_host(host: str) -> bool:
-    """`localhost` or a loopback address (brackets around IPv6 allowed)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class LMStudioClient:

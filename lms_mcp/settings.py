@@ -60,11 +60,15 @@ class Option:
     parse: Callable[[str], Any]
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
-    # A flag that may be given several times (each value parsed alone, the setting is their tuple); the
-    # env var holds the values joined by os.pathsep.
-    repeatable: bool = False
+    # Set for a flag that may be given several times: each value is parsed alone and the setting is their
+    # tuple. It splits the env var's value into those values.
+    split_env: Callable[[str], list[str]] | None = None
     # A flag that takes no value (on when given); its env var takes 1/0, true/false, yes/no.
     switch: bool = False
+
+    @property
+    def repeatable(self) -> bool:
+        return self.split_env is not None
 
 
 def _base_url(value: str) -> str:
@@ -134,6 +138,14 @@ def _directory(value: str) -> str:
     if not os.path.isdir(os.path.expanduser(value)):
         raise ValueError(f"must name an existing directory, got {value!r}")
     return value
+
+
+def _directory_list(value: str) -> list[str]:
+    """Directories joined by os.pathsep; a value that names one existing directory is that directory, even
+    with os.pathsep in its name (a folder picker's answer)."""
+    if os.path.isdir(os.path.expanduser(value.strip())):
+        return [value]
+    return value.split(os.pathsep)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -242,7 +254,7 @@ OPTIONS: tuple[Option, ...] = (
         f"flag, or join with '{os.pathsep}' in the env var",
         _directory,
         "DIR",
-        repeatable=True,
+        split_env=_directory_list,
     ),
     Option(
         "max_file_bytes",
@@ -301,8 +313,8 @@ def _given(
     env = environ.get(option.env)
     if env is None or is_placeholder(env):
         return None
-    if option.repeatable:
-        return option.env, [value for value in env.split(os.pathsep) if not is_placeholder(value)]
+    if option.split_env is not None:
+        return option.env, [value for value in option.split_env(env) if not is_placeholder(value)]
     return option.env, env
 
 

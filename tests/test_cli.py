@@ -193,3 +193,20 @@ def test_readme_documents_every_setting_and_error_code() -> None:
             assert f"`{option.flag}" in readme, option.flag
     for code in ErrorCode:
         assert f"`{code}`" in readme, code
+
+
+def test_unexpanded_bundle_placeholders_count_as_unset() -> None:
+    """An MCP bundle passes `${user_config.NAME}` through for an optional setting left blank."""
+    env = {option.env: f"${{user_config.{option.field}}}" for option in OPTIONS}
+    assert load_settings({}, env) == Settings()
+    flags: dict[str, str | list[str] | bool | None] = {
+        option.field: ["${user_config.x}"] if option.repeatable else " ${user_config.x} "
+        for option in OPTIONS
+        if option.flag and not option.switch
+    }
+    assert load_settings(flags, {}) == Settings()
+    # A placeholder flag falls back to the env var, as a flag not given does.
+    assert load_settings({"port": "${user_config.port}"}, {"LMS_MCP_PORT": "9000"}).port == 9000
+    # Text that merely contains a placeholder is a real (bad) value.
+    with pytest.raises(SettingsError):
+        load_settings({}, {"LMS_MCP_PORT": "80${user_config.port}"})

@@ -37,17 +37,24 @@ class FilePolicy:
 
     @classmethod
     def create(cls, dirs: tuple[str, ...], max_file_bytes: int, max_total_bytes: int) -> FilePolicy:
-        """Resolve the allowed directories once; an empty tuple means the working directory.
+        """Resolve the allowed directories once: the working directory, then `dirs`.
 
-        A host that starts the server from the filesystem root (as some desktop apps do) gets no
-        directory by default rather than the whole disk.
+        A host that starts the server from the filesystem root (as some desktop apps do) gets only `dirs`,
+        rather than the whole disk.
         """
-        if dirs:
-            roots = tuple(Path(d).expanduser().resolve() for d in dirs)
-        else:
-            cwd = Path.cwd().resolve()
-            roots = () if cwd == Path(cwd.anchor) else (cwd,)
-        return cls(allowed_dirs=roots, max_file_bytes=max_file_bytes, max_total_bytes=max_total_bytes)
+        cwd = Path.cwd().resolve()
+        roots = [] if cwd == Path(cwd.anchor) else [cwd]
+        roots += [Path(d).expanduser().resolve() for d in dirs]
+        return cls(
+            allowed_dirs=tuple(dict.fromkeys(roots)), max_file_bytes=max_file_bytes, max_total_bytes=max_total_bytes
+        )
+
+    def _under_a_root(self, relative: Path) -> Path:
+        """A relative path in the first allowed directory that has it (the working directory comes first)."""
+        for root in self.allowed_dirs:
+            if (root / relative).exists():
+                return root / relative
+        return self.allowed_dirs[0] / relative
 
     def resolve(self, given: str) -> Path:
         """The real path of an existing regular file inside an allowed directory, or FileRefused."""
@@ -60,7 +67,7 @@ class FilePolicy:
         try:
             candidate = Path(given).expanduser()
             if not candidate.is_absolute():
-                candidate = self.allowed_dirs[0] / candidate
+                candidate = self._under_a_root(candidate)
             real = candidate.resolve(strict=True)
         except (FileNotFoundError, NotADirectoryError):
             raise FileRefused("not_found", f"{given!r} does not exist.") from None

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import pytest
 
 from lms_mcp.cli import main
 from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
+from lms_mcp.tool_names import TOOL_NAMES
 from tests.support import child_env, free_port, lms_mcp_command
 
 TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
@@ -113,16 +115,20 @@ def test_doctor_flags_a_default_model_that_is_not_downloaded(doctor_here: Callab
     assert done.returncode == 1 and "the default model 'nobody/nothing' is not downloaded" in done.stdout
 
 
-def test_demo_tours_every_core_tool() -> None:
+def test_demo_tours_every_tool_and_writes_plain_lines_to_a_file() -> None:
     done = subprocess.run(
         [lms_mcp_command(), "demo"], capture_output=True, text=True, encoding="utf-8", timeout=120, env=child_env()
     )
     assert done.returncode == 0, done.stderr
-    for tool in ("list_models", "load_model", "chat", "download_model", "download_status", "unload_model"):
-        assert f">>> {tool}" in done.stdout
+    for tool in TOOL_NAMES:
+        assert f">>> {tool}" in done.stdout, tool
     assert "Loaded qwen/qwen3-4b" in done.stdout and "completed, 100%" in done.stdout
+    assert "- demo: 2 turn(s) with qwen/qwen3-4b" in done.stdout and "Session 'demo' reset." in done.stdout
+    assert "2 embedding(s)" in done.stdout
     assert "Unloaded qwen/qwen3-4b." in done.stdout
     assert "JOB_NOT_FOUND: " in done.stdout  # the failure shown on purpose
+    # Progress, one line per step: no carriage returns when stdout is not a terminal.
+    assert "\r" not in done.stdout and re.search(r"\n  Generating: \d+ tokens?\n", done.stdout)
 
 
 def test_doctor_into_a_pipe_its_reader_closed_ends_without_a_traceback() -> None:

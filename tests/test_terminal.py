@@ -6,6 +6,7 @@ terminal's line discipline exactly as when a person presses it.
 
 import json
 import os
+import re
 import select
 import subprocess
 import sys
@@ -108,3 +109,21 @@ def test_no_terminal_note_when_a_host_starts_the_server() -> None:
     assert done.returncode == 0
     assert b"serving over stdio" in done.stderr and NOTE not in done.stderr
     assert done.stdout == b""
+
+
+@pytest.mark.posix_only("a pseudo-terminal")
+def test_demo_in_a_terminal_rewrites_its_progress_line_in_place() -> None:
+    master, slave = os.openpty()
+    process = subprocess.Popen(
+        [lms_mcp_command(), "demo"], stdin=slave, stdout=slave, stderr=slave, env=child_env(), start_new_session=True
+    )
+    os.close(slave)
+    try:
+        shown = read_until(master, b"Next: `lms-mcp doctor`", seconds=120)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+        os.close(master)
+    # Each update returns to the start of the line (the terminal shows \n as \r\n, so look for a bare \r).
+    assert re.search(rb"\rGenerating: \d+ tokens", shown.replace(b"\r\n", b"\n")), shown

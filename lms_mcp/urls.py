@@ -39,13 +39,13 @@ def is_loopback_url(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
 
 
-def display_url(url: str) -> str:
-    """The URL as it may be shown (logs, error texts, doctor): a user name and password become `***`."""
+def display_url(url: str, mask: str = "***") -> str:
+    """The URL as it may be shown (logs, error texts, doctor): a user name and password become `mask`."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+    return urlunsplit(parts._replace(netloc=f"{mask}@{host}"))
 
 
 def redact_urls(text: str) -> str:

@@ -4,8 +4,12 @@ import json
 import os
 import re
 import subprocess
+import sys
+import threading
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +58,8 @@ def doctor_here(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[s
 
 def desktop_config(output: str) -> dict[str, Any]:
     """The Claude Desktop JSON block that doctor prints."""
-    start = output.index("Claude Desktop (claude_desktop_config.json):\n") + len(
-        "Claude Desktop (claude_desktop_config.json):\n"
-    )
-    end = output.index("\n\nClaude Code:")
+    start = output.index("{", output.index("Claude Desktop: "))
+    end = output.index("\n\nClaude Code")
     return json.loads(output[start:end])
 
 
@@ -78,14 +80,21 @@ def test_doctor_on_a_healthy_setup_exits_0_and_prints_host_configs(sim_url: str)
             }
         }
     }
-    assert f"claude mcp add lmstudio -e LMSTUDIO_BASE_URL={sim_url}" in done.stdout
+    claude_code = (
+        f"claude mcp add -s user lmstudio -e LMSTUDIO_BASE_URL={sim_url} -e LMS_MCP_DEFAULT_MODEL=qwen/qwen3-4b --"
+    )
+    assert claude_code in done.stdout
     assert "Cursor" in done.stdout and '"servers"' in done.stdout  # VS Code's format
+    codex = tomllib.loads(done.stdout[done.stdout.index("[mcp_servers.lmstudio]") :])
+    assert codex["mcp_servers"]["lmstudio"]["env"]["LMSTUDIO_BASE_URL"] == sim_url
 
 
 def test_doctor_without_lm_studio_exits_1_with_the_fix(doctor_here: Callable[..., Outcome]) -> None:
     done = doctor_here(LMSTUDIO_BASE_URL=f"http://127.0.0.1:{free_port()}")
     assert done.returncode == 1
     assert "FAIL  LM Studio does not answer" in done.stdout and "lms server start" in done.stdout
+    # Without LM Studio there is still a way to try it.
+    assert "`lms-mcp demo`" in done.stdout and "`lms-mcp simulate`" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -147,3 +156,56 @@ def test_doctor_into_a_pipe_its_reader_closed_ends_without_a_traceback() -> None
         os.close(write_end)
     assert done.returncode == 1
     assert done.stderr == b""
+
+
+class NotLMStudio(BaseHTTPRequestHandler):
+    """Another server on LM Studio's port, one that knows the greeting route but is not LM Studio."""
+
+    def do_GET(self) -> None:
+        body = b'{"lmstudio": false}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_doctor_does_not_take_a_server_that_says_it_is_not_lm_studio_for_lm_studio(
+    doctor_here: Callable[..., Outcome],
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotLMStudio)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        done = doctor_here(LMSTUDIO_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1
+    assert "answers, but says it is not LM Studio" in done.stdout
+    assert "LM Studio answers" not in done.stdout
+
+
+def test_doctor_never_shows_credentials_in_the_address(doctor_here: Callable[..., Outcome], sim_url: str) -> None:
+    with_credentials = sim_url.replace("http://", "http://alice:s3cret@")
+    done = doctor_here(LMSTUDIO_BASE_URL=with_credentials)
+    assert "s3cret" not in done.stdout + done.stderr
+    assert f"LM Studio at {sim_url.replace('http://', 'http://***@')}" in done.stdout
+    assert desktop_config(done.stdout)["mcpServers"]["lmstudio"]["env"]["LMSTUDIO_BASE_URL"] == sim_url.replace(
+        "http://", "http://<user>:<password>@"
+    )
+    unreachable = doctor_here(LMSTUDIO_BASE_URL=f"http://alice:s3cret@127.0.0.1:{free_port()}")
+    assert unreachable.returncode == 1 and "s3cret" not in unreachable.stdout + unreachable.stderr
+
+
+def test_doctor_names_the_lms_mcp_beside_the_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lms_mcp.doctor import installed_command
+
+    script = tmp_path / ("lms-mcp.exe" if os.name == "nt" else "lms-mcp")
+    script.write_bytes(b"")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    assert [os.path.normcase(part) for part in installed_command()] == [os.path.normcase(str(script))]

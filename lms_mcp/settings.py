@@ -276,7 +276,8 @@ OPTIONS: tuple[Option, ...] = (
         "log_level",
         "--log-level",
         "LMS_MCP_LOG_LEVEL",
-        "stderr log level: DEBUG, INFO (default), WARNING or ERROR",
+        "stderr log level: DEBUG, INFO (default), WARNING or ERROR. DEBUG may log whole messages (prompts, "
+        "answers, file contents): keep such logs private",
         _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
         "LEVEL",
     ),

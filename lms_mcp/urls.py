@@ -12,7 +12,8 @@ _API_SUFFIXES = ("/api/v1", "/api/v0", "/v1")
 # A refused connection to a closed loopback port takes about 2 s on Windows (it retries the SYN), so a
 # shorter connect timeout would report a missing LM Studio as a timeout rather than as not running.
 LOOPBACK_CONNECT_FLOOR = 3.0
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# Everything between "://" and the last "@" before the path: a password may hold a raw "@".
+_USERINFO = re.compile(r"(?<=://)[^/\s]*@")
 
 
 def normalize_base_url(url: str) -> str:

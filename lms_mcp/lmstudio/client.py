@@ -11,7 +11,7 @@ import httpx2
 from pydantic import ValidationError
 
 from .. import __version__
-from ..urls import DEFAULT_BASE_URL, is_loopback_host, normalize_base_url
+from ..urls import DEFAULT_BASE_URL, display_url, is_loopback_host, normalize_base_url
 from .errors import (
     ConnectionLostError,
     InvalidRequestError,
@@ -220,10 +220,10 @@ class LMStudioClient:
             yield
         except httpx2.ConnectTimeout as exc:
             raise LMStudioTimeoutError(
-                f"Connecting to LM Studio at {self.base_url} timed out", phase="connect"
+                f"Connecting to LM Studio at {display_url(self.base_url)} timed out", phase="connect"
             ) from exc
         except httpx2.ConnectError as exc:
-            raise LMStudioUnreachableError(self.base_url, _reason(exc)) from exc
+            raise LMStudioUnreachableError(display_url(self.base_url), _reason(exc)) from exc
         except httpx2.ReadTimeout as exc:
             raise LMStudioTimeoutError("LM Studio sent nothing for the read timeout", phase="read") from exc
         except httpx2.WriteTimeout as exc:

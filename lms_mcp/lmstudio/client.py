@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncGenerator, Generator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ import httpx2
 from pydantic import ValidationError
 
 from .. import __version__
-from ..urls import DEFAULT_BASE_URL, display_url, is_loopback_host, normalize_base_url
+from ..urls import DEFAULT_BASE_URL, connect_timeout_for, display_url, is_loopback_host, normalize_base_url
 from .errors import (
     ConnectionLostError,
     InvalidRequestError,
@@ -64,7 +65,8 @@ class LMStudioClient:
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self._api_token = api_token or None
-        self._timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
+        connect = connect_timeout_for(self.base_url, connect_timeout)
+        self._timeout = httpx2.Timeout(connect=connect, read=read_timeout, write=30.0, pool=connect_timeout)
         self._transport = transport
         self._http: httpx2.AsyncClient | None = None
 
@@ -75,6 +77,7 @@ class LMStudioClient:
     def _client(self) -> httpx2.AsyncClient:
         if self._http is None:
             parts = urlsplit(self.base_url)
+            loopback = is_loopback_host(parts.hostname or "")
             headers = {"User-Agent": f"lms-mcp/{__version__}", "Accept": "application/json"}
             if self._api_token:
                 headers["Authorization"] = f"Bearer {self._api_token}"
@@ -86,7 +89,8 @@ class LMStudioClient:
                 # Loading the TLS trust store costs ~40-80 ms; plain http:// never needs it.
                 verify=parts.scheme == "https",
                 # Proxy variables must not reroute a local LM Studio.
-                trust_env=not is_loopback_host(parts.hostname or ""),
+                trust_env=not loopback,
+                mounts=None if loopback else _without_system_proxy(),
             )
         return self._http
 
@@ -234,6 +238,17 @@ class LMStudioClient:
             raise InvalidRequestError(f"The request cannot be sent to LM Studio: {exc}") from exc
         except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:
             raise ConnectionLostError(f"LM Studio closed the connection mid-response ({_reason(exc)})") from exc
+
+
+def _without_system_proxy() -> dict[str, httpx2.AsyncBaseTransport | None] | None:
+    """Direct connections unless HTTP(S)_PROXY / ALL_PROXY / NO_PROXY are set.
+
+    With none of them set, httpx2 takes the macOS or Windows system proxy but not its bypass list, so an
+    LM Studio on the local network would go through the office proxy.
+    """
+    if urllib.request.getproxies_environment():
+        return None
+    return dict.fromkeys(("http://", "https://", "all://"))
 
 
 def _reason(exc: Exception) -> str:

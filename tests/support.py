@@ -33,8 +33,8 @@ def text_of(result: CallToolResult) -> str:
 
 def lms_mcp_command() -> str:
     """The console script installed beside this interpreter (what a host would run)."""
-    script = Path(sys.executable).parent / "lms-mcp"
-    found = str(script) if script.exists() else shutil.which("lms-mcp")
+    # shutil.which finds lms-mcp.exe on Windows.
+    found = shutil.which("lms-mcp", path=str(Path(sys.executable).parent)) or shutil.which("lms-mcp")
     assert found, "lms-mcp is not installed: pip install -e '.[dev]'"
     return found
 

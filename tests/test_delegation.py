@@ -149,6 +149,7 @@ async def test_a_symlink_pointing_out_cannot_escape(client_in: Client, sim: Simu
     assert chat_bodies(sim) == []
 
 
+@pytest.mark.posix_only("os.mkfifo, /dev/zero")
 async def test_a_fifo_or_a_device_is_refused_without_blocking(
     settings: Settings, sim: Simulator, project: Path
 ) -> None:

@@ -26,12 +26,15 @@ INITIALIZE = {
 }
 
 
-def take_terminal() -> None:
-    """In the child, after setsid: make the pty on stdin the controlling terminal (Ctrl-C then signals us)."""
-    import fcntl
-    import termios
+# Run in the child, a session leader (start_new_session): the pty on stdin becomes its controlling terminal,
+# so Ctrl-C typed there signals it; then it turns into the command given.
+IN_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+def in_terminal(*argv: str) -> list[str]:
+    return [sys.executable, "-c", IN_TERMINAL, *argv]
 
 
 def read_until(master: int, needle: bytes, seconds: float = 30) -> bytes:
@@ -71,13 +74,12 @@ def test_ctrl_c_in_a_terminal_ends_the_server_at_once_with_130(transport: str) -
     port = free_port()
     master, slave = os.openpty()
     process = subprocess.Popen(
-        [lms_mcp_command(), "--transport", transport, "--port", str(port)],
+        in_terminal(lms_mcp_command(), "--transport", transport, "--port", str(port)),
         stdin=slave,
         stdout=slave,
         stderr=slave,
         env=child_env(LMSTUDIO_BASE_URL=f"http://127.0.0.1:{free_port()}"),
         start_new_session=True,
-        preexec_fn=take_terminal,
     )
     os.close(slave)
     try:
@@ -115,7 +117,12 @@ def test_no_terminal_note_when_a_host_starts_the_server() -> None:
 def test_demo_in_a_terminal_rewrites_its_progress_line_in_place() -> None:
     master, slave = os.openpty()
     process = subprocess.Popen(
-        [lms_mcp_command(), "demo"], stdin=slave, stdout=slave, stderr=slave, env=child_env(), start_new_session=True
+        in_terminal(lms_mcp_command(), "demo"),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=child_env(),
+        start_new_session=True,
     )
     os.close(slave)
     try:

@@ -2,6 +2,10 @@
 
 Every error result's text starts with a stable code, then says what happened, then what to do next.
 A bug (any other exception) is not translated: the SDK logs its traceback and hides its text.
+
+Why `CallToolResult(is_error=True)` and not the SDK's `ToolError`: the SDK puts "Error executing tool
+NAME: " in front of a ToolError's text, and the contract is that the text starts with the code, so
+that a model (or a program) can branch on it without parsing prose.
 """
 
 from __future__ import annotations
@@ -54,11 +58,15 @@ class ErrorCode(StrEnum):
 
 
 class BridgeError(Exception):
-    """A failure the caller can act on, raised anywhere in a tool and reported as an error result."""
+    """A failure the caller can act on, raised anywhere in a tool and reported as an error result.
+
+    `message` says what happened and what to do next; `str()` is the model-facing text, "CODE: message".
+    """
 
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message
 
 
 def closest(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:

@@ -19,6 +19,7 @@ from typing import ParamSpec, cast
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
+from pydantic import ValidationError
 
 from ..app_state import AppState
 from ..lmstudio import (
@@ -153,6 +154,23 @@ def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
             )
         case _:
             return BridgeError(ErrorCode.UPSTREAM_ERROR, str(exc))
+
+
+def argument_error(tool: str, exc: ValidationError) -> BridgeError:
+    """Arguments the tool's input schema rejects, said plainly: which argument, what is wrong, what was given."""
+    problems: list[str] = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "(arguments)"
+        if error["type"] == "missing":
+            problems.append(f"`{where}` is required.")
+            continue
+        given = repr(error.get("input"))
+        given = given if len(given) <= 60 else given[:57] + "..."
+        problems.append(f"`{where}`: {error['msg']} (got {given}).")
+    return BridgeError(
+        ErrorCode.INVALID_ARGUMENT,
+        f"{tool} was called with arguments it cannot take: " + " ".join(problems) + " Correct them and call again.",
+    )
 
 
 def error_result(error: BridgeError) -> CallToolResult:

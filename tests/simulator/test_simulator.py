@@ -284,9 +284,7 @@ async def test_continuation_errors(lms: httpx2.AsyncClient) -> None:
         json={"model": GEMMA, "input": "y", "system_prompt": "S", "previous_response_id": first["response_id"]},
     )
     assert with_system.status_code == 500
-    assert with_system.json() == {
-        "error": {"message": "Only user, assistant and tool roles are supported, got system"}
-    }
+    assert with_system.json() == {"error": {"message": "Only user, assistant and tool roles are supported, got system"}}
 
 
 async def test_model_may_be_a_variant_or_an_instance_id(lms: httpx2.AsyncClient) -> None:

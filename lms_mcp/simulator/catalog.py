@@ -70,6 +70,8 @@ class ModelEntry:
     variants: list[str] = field(default_factory=lambda: list[str]())
     # None for dense models; MoE models report their expert count in the load config.
     num_experts: int | None = None
+    # False: an LLM listed with no `capabilities` at all, as a live LM Studio 0.4.21 listed one side-loaded model.
+    lists_capabilities: bool = True
     default_context_length: int = 4096
     loaded_instances: list[LoadedInstance] = field(default_factory=lambda: list[LoadedInstance]())
 
@@ -77,6 +79,15 @@ class ModelEntry:
         """Every `key@quant` id that names this model, listed or not."""
         own = f"{self.key}@{self.quantization.lower()}" if self.quantization else None
         return [*self.variants, *([own] if own and own not in self.variants else [])]
+
+    def _capabilities(self, reasoning: bool) -> dict[str, Any]:
+        capabilities: dict[str, Any] = {"vision": self.vision, "trained_for_tool_use": self.trained_for_tool_use}
+        if self.reasoning is not None and reasoning:
+            capabilities["reasoning"] = {
+                "allowed_options": list(self.reasoning.allowed_options),
+                "default": self.reasoning.default,
+            }
+        return capabilities
 
     def to_json(self, *, reasoning: bool = True, parallel: bool = True) -> dict[str, Any]:
         """The `/api/v1/models` entry; `reasoning` and `parallel` say whether the build lists those fields."""
@@ -102,13 +113,8 @@ class ModelEntry:
             "format": self.format,
         }
         if self.type == "llm":
-            capabilities: dict[str, Any] = {"vision": self.vision, "trained_for_tool_use": self.trained_for_tool_use}
-            if self.reasoning is not None and reasoning:
-                capabilities["reasoning"] = {
-                    "allowed_options": list(self.reasoning.allowed_options),
-                    "default": self.reasoning.default,
-                }
-            body["capabilities"] = capabilities
+            if self.lists_capabilities:
+                body["capabilities"] = self._capabilities(reasoning)
             body["description"] = self.description
         if self.variants:
             body["variants"] = list(self.variants)

@@ -88,3 +88,12 @@ async def test_a_webp_image_is_refused_with_lm_studios_words(lms: LMStudioClient
         await lms.chat_completions(request)
     assert caught.value.status_code == 400
     assert str(caught.value) == "'url' field must be a base64 encoded image."
+
+
+async def test_a_model_listed_without_capabilities_parses() -> None:
+    sim = Simulator()
+    sim.config.catalog[0].lists_capabilities = False
+    with serve_in_thread(sim) as url:
+        async with LMStudioClient(url) as client:
+            gemma = (await client.list_models()).models[0]
+    assert gemma.key == GEMMA and gemma.type == "llm" and gemma.capabilities is None

@@ -124,6 +124,12 @@ async def test_model_listing_per_build(profile: str, lms: httpx2.AsyncClient) ->
     assert models[GEMMA]["selected_variant"] == f"{GEMMA}@q4_k_m"
 
 
+async def test_a_model_may_be_listed_without_capabilities(sim: Simulator, lms: httpx2.AsyncClient) -> None:
+    sim.config.catalog[1].lists_capabilities = False
+    qwen = (await lms.get("/api/v1/models")).json()["models"][1]
+    assert qwen["key"] == QWEN and "capabilities" not in qwen and qwen["description"] is None
+
+
 # --- POST /api/v1/chat --------------------------------------------------------------------------------------------
 
 

@@ -84,7 +84,7 @@ def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulato
     assert any(m.get("method") == "notifications/progress" for m in received)
     assert by_id[4]["result"]["isError"] is False
     assert by_id[5]["result"]["isError"] is True
-    assert by_id[5]["result"]["content"][0]["text"].startswith("Error executing tool chat: 1 validation error")
+    assert by_id[5]["result"]["content"][0]["text"].startswith("INVALID_ARGUMENT: chat was called with arguments")
     assert b"serving over stdio" in stderr
 
 

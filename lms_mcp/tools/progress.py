@@ -55,6 +55,10 @@ class ChatProgress:
         value = 1 - 1 / (self._queue_updates + 1)
         await self._send(value, "queue", f"Queued for a free LM Studio slot: position {position}")
 
+    async def waiting(self, elapsed: float, message: str) -> None:
+        """A heartbeat while LM Studio works without streaming (structured answers)."""
+        await self._send(GENERATION_BAND + elapsed, "waiting", message)
+
     async def on_event(self, event: ChatEvent) -> None:
         match event:
             case ModelLoadStart():

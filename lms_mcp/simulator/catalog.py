@@ -211,7 +211,6 @@ def qwen_xhigh() -> ModelEntry:
         params_string="27B",
         max_context_length=262144,
         format="mlx",
-        vision=True,
         trained_for_tool_use=True,
         reasoning=Reasoning(allowed_options=["off", "low", "medium", "xhigh", "on"], default="xhigh"),
     )

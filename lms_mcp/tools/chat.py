@@ -9,16 +9,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
-from pydantic import Field
 
 from ..app_state import AppState
 from ..lmstudio import ModelNotFoundError
-from ..lmstudio.models import EphemeralMcpIntegration, Integration, PluginIntegration
+from ..lmstudio.models import Integration
 from ..sessions import Session
+from .arguments import (
+    ContextLengthArg,
+    FilesArg,
+    ImagesArg,
+    IncludeReasoningArg,
+    IntegrationsArg,
+    JsonSchemaArg,
+    MaxOutputTokensArg,
+    MinPArg,
+    ModelArg,
+    PreviousResponseIdArg,
+    PromptArg,
+    ReasoningArg,
+    RepeatPenaltyArg,
+    SessionArg,
+    StoreArg,
+    SystemPromptArg,
+    TemperatureArg,
+    TopKArg,
+    TopPArg,
+)
 from .chat_call import ChatCall, Sampling, check_arguments
 from .chat_inputs import build_input
 from .chat_models import check_capabilities, resolve_model
@@ -28,8 +48,6 @@ from .native import native_turn
 from .progress import ChatProgress
 from .results import tool_result
 from .structured import check_schema, structured_turn
-
-SESSION_NAME = r"^[^\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+$"
 
 
 async def choose_model(state: AppState, call: ChatCall, current: Session | None) -> str:
@@ -77,85 +95,25 @@ async def take_turn(ctx: Context[AppState], call: ChatCall, current: Session | N
 
 async def chat(
     ctx: Context[AppState],
-    prompt: Annotated[str, Field(min_length=1, description="The task or question for the local model")],
-    model: Annotated[
-        str | None,
-        Field(
-            description="Model key or instance id from list_models (default: the session's model, the "
-            "configured default model, else the only loaded LLM). An unloaded model is loaded on demand."
-        ),
-    ] = None,
-    session: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=200,
-            pattern=SESSION_NAME,
-            description="Name a conversation to continue it on later calls without resending anything "
-            "(e.g. 'review-auth'); the first call starts it",
-        ),
-    ] = None,
-    files: Annotated[
-        list[str] | None,
-        Field(
-            max_length=100,
-            description="Paths of text files the server reads and puts before the prompt, so you do not "
-            "have to read them yourself (only inside the server's allowed directories)",
-        ),
-    ] = None,
-    images: Annotated[
-        list[str] | None,
-        Field(max_length=20, description="Image paths or data:image/...;base64 URLs, for vision models"),
-    ] = None,
-    system_prompt: Annotated[
-        str | None, Field(description="System instructions (sent on a conversation's first turn only)")
-    ] = None,
-    previous_response_id: Annotated[
-        str | None,
-        Field(pattern=r"^resp_", description="Continue the conversation that returned this response_id"),
-    ] = None,
-    store: Annotated[
-        bool | None, Field(description="Keep this exchange so it can be continued (LM Studio default: true)")
-    ] = None,
-    temperature: Annotated[float | None, Field(ge=0, le=1, description="Sampling randomness, 0 to 1")] = None,
-    top_p: Annotated[
-        float | None, Field(ge=0, le=1, description="Nucleus sampling: keep the likeliest tokens up to this mass")
-    ] = None,
-    top_k: Annotated[int | None, Field(ge=1, description="Sample only from this many likeliest tokens")] = None,
-    min_p: Annotated[
-        float | None, Field(ge=0, le=1, description="Drop tokens less likely than this fraction of the top one")
-    ] = None,
-    repeat_penalty: Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="1 = no penalty")] = None,
-    max_output_tokens: Annotated[int | None, Field(ge=1, description="Stop after this many tokens")] = None,
-    reasoning: Annotated[
-        str | None,
-        Field(
-            min_length=1,
-            max_length=40,
-            description="Thinking effort for reasoning models, e.g. off, low, medium, high, on "
-            "(list_models shows each model's allowed values)",
-        ),
-    ] = None,
-    include_reasoning: Annotated[
-        bool, Field(description="Return the model's thinking too (default: only the answer)")
-    ] = False,
-    context_length: Annotated[
-        int | None, Field(ge=1, description="Context window to load the model with, if it must be loaded")
-    ] = None,
-    json_schema: Annotated[
-        dict[str, Any] | None,
-        Field(
-            description="A JSON Schema the answer must follow; the parsed JSON comes back in `parsed` "
-            "(not with session or previous_response_id)"
-        ),
-    ] = None,
-    integrations: Annotated[
-        list[str | PluginIntegration | EphemeralMcpIntegration] | None,
-        Field(
-            description="LM Studio-side MCP tools the model may call: plugin ids like 'mcp/playwright', "
-            "or ephemeral MCP servers; they must be enabled in LM Studio's server settings"
-        ),
-    ] = None,
+    prompt: PromptArg,
+    model: ModelArg = None,
+    session: SessionArg = None,
+    files: FilesArg = None,
+    images: ImagesArg = None,
+    system_prompt: SystemPromptArg = None,
+    previous_response_id: PreviousResponseIdArg = None,
+    store: StoreArg = None,
+    temperature: TemperatureArg = None,
+    top_p: TopPArg = None,
+    top_k: TopKArg = None,
+    min_p: MinPArg = None,
+    repeat_penalty: RepeatPenaltyArg = None,
+    max_output_tokens: MaxOutputTokensArg = None,
+    reasoning: ReasoningArg = None,
+    include_reasoning: IncludeReasoningArg = False,
+    context_length: ContextLengthArg = None,
+    json_schema: JsonSchemaArg = None,
+    integrations: IntegrationsArg = None,
 ) -> Annotated[CallToolResult, ChatResult]:
     """Send a prompt to a local model in LM Studio and return its answer.
 

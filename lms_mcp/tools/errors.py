@@ -88,6 +88,11 @@ def model_not_found(key: str, known: Iterable[str], what: str = "model") -> Brid
 
 def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
     """Turn an LM Studio client error into the error contract's code and advice."""
+    return setup_error(exc, settings) or answer_error(exc)
+
+
+def setup_error(exc: LMStudioError, settings: Settings) -> BridgeError | None:
+    """Failures of the setup (address, server, version, token), each with the fix; None for anything else."""
     url = settings.base_url
     match exc:
         case LMStudioUnreachableError():
@@ -127,6 +132,13 @@ def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
                 "LM Studio refused the API token in LM_API_TOKEN (malformed, revoked or unknown). Create a new "
                 "token in LM Studio (Developer > Server Settings > Manage Tokens) and update LM_API_TOKEN.",
             )
+        case _:
+            return None
+
+
+def answer_error(exc: LMStudioError) -> BridgeError:
+    """What LM Studio said about the request itself, its own words kept."""
+    match exc:
         case ModelNotFoundError():
             return BridgeError(ErrorCode.MODEL_NOT_FOUND, f"{exc.detail.message} Call list_models for the exact keys.")
         case JobNotFoundError():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar, cast
 
-from pydantic import ConfigDict, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from .models import ChatResponse, ErrorDetail, InvalidToolCallMetadata, ProviderInfo, WireModel
 
@@ -143,7 +143,7 @@ class MessageEnd(ChatEvent):
 @_event
 class ErrorEvent(ChatEvent):
     type: str = "error"
-    error: ErrorDetail = ErrorDetail()
+    error: ErrorDetail = Field(default_factory=ErrorDetail)
 
     @field_validator("error", mode="before")
     @classmethod

@@ -4,6 +4,8 @@ The bridge uses it for what the native API lacks: answers constrained to a JSON 
 A turn runs through the same `ChatRun` as `/api/v1/chat`, so JIT loading, pacing and the output budget behave
 alike; only the request and response shapes are OpenAI's. Plain answers are the native route's reply words;
 structured answers are a document generated from the schema, spoiled on purpose if `config.json_mode` says so.
+Models with reasoning settings think first (in `reasoning_content`, or `reasoning` for gpt-oss) unless
+`reasoning_effort` is "none" or a schema constrains the answer; the profile decides the build-specific quirks.
 """
 
 from __future__ import annotations

@@ -88,8 +88,11 @@ def _add_commands(parser: argparse.ArgumentParser, with_simulator: bool) -> None
     if with_simulator:
         # Only when simulating: the simulator's modules are not light.
         from .simulator.cli import add_arguments
+        from .simulator.profiles import profiles_help
 
         add_arguments(simulate)
+        simulate.epilog = f"profiles (--profile): real LM Studio builds, as reported\n{profiles_help()}"
+        simulate.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def build_parser(prog: str = "lms-mcp", *, with_simulator: bool = False) -> argparse.ArgumentParser:

@@ -49,7 +49,7 @@ class Report:
 
 def _advice(exc: LMStudioError, settings: Settings) -> str:
     # The error contract's advice, without its code prefix.
-    return str(translate(exc, settings)).split(": ", 1)[1]
+    return translate(exc, settings).message
 
 
 async def check(settings: Settings) -> Report:

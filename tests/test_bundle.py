@@ -176,5 +176,5 @@ async def test_bundle_with_a_files_directory(resolve: Resolver, bundle_dir: Path
 def test_the_bundle_carries_the_license_and_no_development_files(bundle_dir: Path) -> None:
     assert (bundle_dir / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
     assert (bundle_dir / "lms_mcp" / "__main__.py").is_file() and (bundle_dir / "pyproject.toml").is_file()
-    for left_out in ["tests", "bench", ".ci", ".venv", ".git"]:
+    for left_out in ["tests", "bench", ".ci", ".venv", ".git", ".coverage"]:
         assert not (bundle_dir / left_out).exists(), left_out

@@ -5,11 +5,9 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 from lms_mcp.cli import main
 from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
 from lms_mcp.tool_names import TOOL_NAMES
-from tests.support import child_env, free_port, lms_mcp_command
+from tests.support import child_env, fixed_json_server, free_port, lms_mcp_command
 
 TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
 
@@ -158,32 +156,12 @@ def test_doctor_into_a_pipe_its_reader_closed_ends_without_a_traceback() -> None
     assert done.stderr == b""
 
 
-class NotLMStudio(BaseHTTPRequestHandler):
-    """Another server on LM Studio's port, one that knows the greeting route but is not LM Studio."""
-
-    def do_GET(self) -> None:
-        body = b'{"lmstudio": false}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def test_doctor_does_not_take_a_server_that_says_it_is_not_lm_studio_for_lm_studio(
     doctor_here: Callable[..., Outcome],
 ) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NotLMStudio)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        done = doctor_here(LMSTUDIO_BASE_URL=f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
+    # Another server on LM Studio's port, one that knows the greeting route but is not LM Studio.
+    with fixed_json_server(b'{"lmstudio": false}') as (url, _seen):
+        done = doctor_here(LMSTUDIO_BASE_URL=url)
     assert done.returncode == 1
     assert "answers, but says it is not LM Studio" in done.stdout
     assert "LM Studio answers" not in done.stdout

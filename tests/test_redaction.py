@@ -8,7 +8,7 @@ import pytest
 
 from lms_mcp.lmstudio import LMStudioClient, LMStudioUnreachableError
 from lms_mcp.urls import display_url, redact_urls
-from tests.support import child_env, free_port, lms_mcp_command
+from tests.support import child_env, free_port, initialize_request, lms_mcp_command
 
 
 @pytest.mark.parametrize(
@@ -33,16 +33,7 @@ def test_redact_urls_leaves_text_without_credentials_alone() -> None:
 def test_credentials_in_the_address_stay_out_of_the_logs_at_debug(sim_url: str) -> None:
     address = sim_url.replace("http://", "http://alice:s3cret@")
     messages: list[dict[str, Any]] = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"},
-            },
-        },
+        initialize_request(),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list_models", "arguments": {}}},
     ]

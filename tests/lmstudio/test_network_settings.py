@@ -1,49 +1,26 @@
 """How the client reaches LM Studio: which proxy it takes, and how long it waits to connect."""
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from lms_mcp.lmstudio import LMStudioClient
 from lms_mcp.simulator import Simulator
 from lms_mcp.urls import LOOPBACK_CONNECT_FLOOR, connect_timeout_for, is_loopback_host
+from tests.support import fixed_json_server
 
 pytestmark = pytest.mark.anyio
 
 PROXY_VARIABLES = [case(f"{name}_proxy") for name in ("http", "https", "all", "no") for case in (str.upper, str.lower)]
 
 
-class Proxy(BaseHTTPRequestHandler):
-    """A forward proxy that answers every request itself, as LM Studio would, and remembers it."""
-
-    seen: list[str] = []
-
-    def do_GET(self) -> None:
-        Proxy.seen.append(self.path)
-        body = b'{"lmstudio": true}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[str]]]:
+    """A forward proxy that answers every request itself, as LM Studio would; and what it was asked."""
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    Proxy.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with fixed_json_server(b'{"lmstudio": true}') as served:
+        yield served
 
 
 @pytest.fixture
@@ -60,41 +37,44 @@ def greetings(sim: Simulator) -> int:
 
 
 async def test_a_system_proxy_without_env_vars_is_not_used(
-    proxy: str, remote_url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+    proxy: tuple[str, list[str]], remote_url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    proxy_url, proxied = proxy
     # What urllib reports on macOS or Windows when the system settings name a proxy (and no env var does).
-    monkeypatch.setattr("httpx2._utils.getproxies", lambda: {"http": proxy, "https": proxy})
+    monkeypatch.setattr("httpx2._utils.getproxies", lambda: {"http": proxy_url, "https": proxy_url})
     async with LMStudioClient(remote_url) as client:
         assert await client.greeting()
-    assert Proxy.seen == [] and greetings(sim) == 1
+    assert proxied == [] and greetings(sim) == 1
 
 
+@pytest.mark.parametrize("no_proxy", [None, "127.1"])
 async def test_proxy_env_vars_are_honoured_for_a_remote_lm_studio(
-    proxy: str, remote_url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+    proxy: tuple[str, list[str]],
+    remote_url: str,
+    sim: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    no_proxy: str | None,
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", proxy)
+    proxy_url, proxied = proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
     async with LMStudioClient(remote_url) as client:
         assert await client.greeting()
-    assert Proxy.seen == [f"{remote_url}/lmstudio-greeting"] and greetings(sim) == 0
-
-
-async def test_no_proxy_sends_a_remote_lm_studio_direct(
-    proxy: str, remote_url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HTTP_PROXY", proxy)
-    monkeypatch.setenv("NO_PROXY", "127.1")
-    async with LMStudioClient(remote_url) as client:
-        assert await client.greeting()
-    assert Proxy.seen == [] and greetings(sim) == 1
+    if no_proxy:
+        assert proxied == [] and greetings(sim) == 1
+    else:
+        assert proxied == [f"{remote_url}/lmstudio-greeting"] and greetings(sim) == 0
 
 
 async def test_a_local_lm_studio_never_goes_through_a_proxy(
-    proxy: str, sim_url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+    proxy: tuple[str, list[str]], sim_url: str, sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HTTP_PROXY", proxy)
+    proxy_url, proxied = proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
     async with LMStudioClient(sim_url) as client:
         assert await client.greeting()
-    assert Proxy.seen == [] and greetings(sim) == 1
+    assert proxied == [] and greetings(sim) == 1
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from mcp.client.sse import sse_client
 from mcp.server.streamable_http import EventMessage
 from mcp.types import JSONRPCNotification, TextContent
 
-from lms_mcp.event_store import MemoryEventStore
+from lms_mcp.serving.events import EventBudget, SessionEventStore
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread

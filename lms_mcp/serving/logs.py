@@ -1,0 +1,71 @@
+"""Log lines a hostile client can cause by the thousand (refused requests, accept errors) are rate-limited."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Loggers that write a line per bad request, connection or session, or per failed accept.
+NOISY_LOGGERS = (
+    "asyncio",
+    "uvicorn.error",
+    "mcp.server.sse",
+    "mcp.server.streamable_http",
+    "mcp.server.streamable_http_manager",
+    "mcp.server.transport_security",
+    "lms_mcp.serving.connections",
+    "lms_mcp.serving.guards",
+    "lms_mcp.serving.sessions",
+)
+
+
+@dataclass
+class _Window:
+    start: float
+    passed: int = 1
+    held_back: int = 0
+
+
+class RepeatFilter(logging.Filter):
+    """Per place in the code, lets `burst` records through every `interval` seconds and counts the rest.
+
+    The next record let through says how many were held back. DEBUG records always pass: asking
+    for them means asking for everything.
+    """
+
+    def __init__(self, burst: int = 5, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._burst = burst
+        self._interval = interval
+        self._clock = clock
+        self._windows: dict[tuple[str, int, str], _Window] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.INFO:
+            return True
+        # The message's start tells apart the records of one place that logs many kinds (asyncio's handler).
+        key = (record.name, record.lineno, str(record.msg)[:24])
+        now = self._clock()
+        window = self._windows.get(key)
+        if window is None or now - window.start >= self._interval:
+            if len(self._windows) > 1000:
+                self._windows.clear()  # keys include message text: never let them pile up
+            self._windows[key] = _Window(now)
+            if window is not None and window.held_back:
+                record.msg = f"{record.msg} [{window.held_back} more like this were not logged]"
+            return True
+        if window.passed < self._burst:
+            window.passed += 1
+            return True
+        window.held_back += 1
+        return False
+
+
+def quiet_repeats() -> None:
+    """Rate-limit the noisy loggers (once per process)."""
+    for name in NOISY_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(existing, RepeatFilter) for existing in target.filters):
+            target.addFilter(RepeatFilter())

@@ -45,13 +45,11 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.INFO:
             return True
-        # The message's start tells apart the records of one place that logs many kinds (asyncio's handler).
-        key = (record.name, record.lineno, str(record.msg)[:24])
+        # asyncio logs every kind of error from one place: there the message's start tells them apart.
+        key = (record.name, record.lineno, str(record.msg)[:24] if record.name == "asyncio" else "")
         now = self._clock()
         window = self._windows.get(key)
         if window is None or now - window.start >= self._interval:
-            if len(self._windows) > 1000:
-                self._windows.clear()  # keys include message text: never let them pile up
             self._windows[key] = _Window(now)
             if window is not None and window.held_back:
                 record.msg = f"{record.msg} [{window.held_back} more like this were not logged]"

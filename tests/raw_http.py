@@ -5,7 +5,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,12 @@ from lms_mcp.settings import Settings
 # The first protocol version whose SSE responses start with a priming event (what resumption needs).
 RESUMABLE_VERSION = "2025-11-25"
 ACCEPT = {"Accept": "application/json, text/event-stream"}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": RESUMABLE_VERSION, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class SseEvent:
     @property
     def message(self) -> dict[str, Any] | None:
         return json.loads(self.data) if self.data else None
+
+
+Events = AsyncIterator[SseEvent]
 
 
 async def read_events(response: httpx2.Response) -> AsyncIterator[SseEvent]:
@@ -56,10 +65,7 @@ class RawSession:
         self.session_id = ""
 
     async def open(self) -> None:
-        params = {"protocolVersion": RESUMABLE_VERSION, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}
-        response = await self.http.post(
-            self.url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}, headers=ACCEPT
-        )
+        response = await self.http.post(self.url, json=INITIALIZE, headers=ACCEPT)
         assert response.status_code == 200, response.text
         self.session_id = response.headers["mcp-session-id"]
         notified = await self.http.post(
@@ -71,7 +77,7 @@ class RawSession:
         return ACCEPT | {"mcp-session-id": self.session_id, "mcp-protocol-version": RESUMABLE_VERSION} | extra
 
     @asynccontextmanager
-    async def call(self, request_id: int, tool: str, arguments: dict[str, Any]) -> AsyncIterator[AsyncIterator[SseEvent]]:
+    async def call(self, request_id: int, tool: str, arguments: dict[str, Any]) -> AsyncGenerator[Events]:
         """A tools/call with a progress token; yields its SSE events (leaving early drops the connection)."""
         params = {"name": tool, "arguments": arguments, "_meta": {"progressToken": f"p{request_id}"}}
         body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
@@ -93,7 +99,7 @@ class RawSession:
 
 
 @contextmanager
-def http_server_in_thread(settings: Settings, limits: Limits, open_files: int | None = None) -> Iterator[str]:
+def http_server_in_thread(settings: Settings, limits: Limits, open_files: int | None = None) -> Generator[str]:
     """lms-mcp's HTTP app and uvicorn settings, served in this process; yields the endpoint URL."""
     sock = listening_socket(settings.host, 0, limits.backlog)
     web = uvicorn_server(build_http_app(build_server(settings), settings, limits), settings, limits, open_files)

@@ -16,7 +16,7 @@ from mcp import Client
 from lms_mcp.serving import Limits
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, reply_text
-from tests.raw_http import ACCEPT, RESUMABLE_VERSION, RawSession, SseEvent, connect, http_server_in_thread
+from tests.raw_http import ACCEPT, INITIALIZE, RawSession, SseEvent, connect, http_server_in_thread
 from tests.support import child_env, free_port, lms_mcp_command, wait_listening
 
 pytestmark = pytest.mark.anyio
@@ -116,18 +116,13 @@ async def test_sessions_with_the_same_request_ids_each_resume_their_own_call(
 
 async def test_a_flood_of_abandoned_sessions_does_not_lock_out_a_new_client(served: Served) -> None:
     flood = Limits().max_sessions + 200  # every initialize past the cap must close an abandoned session
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": RESUMABLE_VERSION, "capabilities": {}, "clientInfo": {"name": "x", "version": "1"}},
-    }
     statuses: list[int] = []
     lines_before = len(served.log_lines())
 
     async def abandon(count: int) -> None:
-        for _ in range(count):
-            statuses.append((await http.post(served.url, json=initialize, headers=ACCEPT)).status_code)
+        statuses.extend(
+            [(await http.post(served.url, json=INITIALIZE, headers=ACCEPT)).status_code for _ in range(count)]
+        )
 
     async with httpx2.AsyncClient(timeout=20) as http, anyio.create_task_group() as group:
         for _ in range(10):

@@ -61,9 +61,24 @@ class RepeatFilter(logging.Filter):
         return False
 
 
+class AcceptErrorFilter(logging.Filter):
+    """asyncio's failed accept, told in one line with what to do, instead of the same traceback each time."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("socket.accept() out of system resource") and record.exc_info:
+            error = record.exc_info[1]
+            record.msg = (
+                f"cannot accept a connection: {error}; too many connections for the open-file limit (ulimit -n)"
+            )
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
 def quiet_repeats() -> None:
-    """Rate-limit the noisy loggers (once per process)."""
+    """Rate-limit the noisy loggers, and shorten asyncio's accept errors (once per process)."""
     for name in NOISY_LOGGERS:
         target = logging.getLogger(name)
         if not any(isinstance(existing, RepeatFilter) for existing in target.filters):
+            if name == "asyncio":
+                target.addFilter(AcceptErrorFilter())
             target.addFilter(RepeatFilter())

@@ -133,6 +133,33 @@ async def test_a_flood_of_abandoned_sessions_does_not_lock_out_a_new_client(serv
     assert len(served.log_lines()) - lines_before < 60, "the flood flooded the log"
 
 
+async def test_the_session_idle_the_longest_makes_room_and_a_busy_one_never_does() -> None:
+    with http_server_in_thread(Settings(transport="http"), Limits(max_sessions=4)) as url:
+        async with httpx2.AsyncClient(timeout=20) as http:
+            busy, oldest_idle = RawSession(http, url), RawSession(http, url)
+            await busy.open()
+            await oldest_idle.open()
+            # The busy session's open GET stream is a request in flight, for as long as it stays open.
+            async with http.stream("GET", url, headers=busy.headers()) as stream:
+                assert stream.status_code == 200
+                for _ in range(6):
+                    await RawSession(http, url).open()
+                assert (await list_tools(http, busy)).status_code == 200
+            assert (await list_tools(http, oldest_idle)).status_code == 404
+
+
+async def list_tools(http: httpx2.AsyncClient, session: RawSession) -> httpx2.Response:
+    body = {"jsonrpc": "2.0", "id": 9, "method": "tools/list"}
+    return await http.post(session.url, json=body, headers=session.headers())
+
+
+async def test_a_foreign_origin_is_refused(served: Served) -> None:
+    async with httpx2.AsyncClient(timeout=20) as http:
+        refused = await http.post(served.url, json=INITIALIZE, headers=ACCEPT | {"Origin": "http://evil.example"})
+        allowed = await http.post(served.url, json=INITIALIZE, headers=ACCEPT | {"Origin": "http://localhost:6274"})
+    assert refused.status_code == 403 and allowed.status_code == 200
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="open-file limits are a POSIX thing")
 def test_idle_sockets_past_the_open_file_limit_do_not_lock_out_a_client(
     shared_sim_server: tuple[Simulator, str], tmp_path: Path

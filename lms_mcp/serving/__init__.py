@@ -37,7 +37,10 @@ SDK_SECURITY = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
 def streamable_http_app(server: MCPServer[Any], limits: Limits) -> Starlette:
-    """What `server.streamable_http_app()` builds (this server uses no SDK auth), with our session manager."""
+    """What `server.streamable_http_app()` builds, with our session manager.
+
+    The SDK's version also wires OAuth and `custom_route`s, which this server does not use.
+    """
     lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
     manager = SessionManager(lowlevel, limits=limits, security=SDK_SECURITY)
     return Starlette(routes=[Route("/mcp", endpoint=StreamableHTTPASGIApp(manager))], lifespan=lambda _: manager.run())
@@ -63,6 +66,7 @@ def uvicorn_server(app: ASGIApp, settings: Settings, limits: Limits, open_files:
         lifespan="on",
         backlog=limits.backlog,
         timeout_keep_alive=limits.keep_alive_seconds,
+        h11_max_incomplete_event_size=limits.header_bytes,
         timeout_graceful_shutdown=limits.shutdown_seconds,
         log_level=settings.log_level.lower(),
         access_log=False,

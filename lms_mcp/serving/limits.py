@@ -21,6 +21,8 @@ class Limits:
     # A request's line and headers must arrive within this many seconds of their first byte (or of the
     # connection opening): a client that never finishes its headers is dropped.
     header_seconds: float = 10.0
+    # The most a request's line and headers may take (h11's own default, made explicit).
+    header_bytes: int = 16 * 1024
     # How long a kept-alive connection may wait for its next request.
     keep_alive_seconds: int = 5
     # Resumable events (progress, results) kept per session and for all sessions together; the oldest

@@ -42,10 +42,6 @@ class SessionManager(StreamableHTTPSessionManager):
         self._budget = EventBudget(limits.total_events, limits.total_event_chars)
         self._stores: dict[str, SessionEventStore] = {}
 
-    @property
-    def session_count(self) -> int:
-        return len(self._server_instances)
-
     def _admit_session(self, requestor: AuthorizationContext | None) -> StreamableHTTPServerTransport | None:
         if len(self._server_instances) >= self._limits.max_sessions:
             self._close_longest_idle_session()

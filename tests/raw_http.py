@@ -18,16 +18,12 @@ from lms_mcp.server import build_server
 from lms_mcp.serving import Limits, build_http_app, uvicorn_server
 from lms_mcp.serving.listen import listening_socket
 from lms_mcp.settings import Settings
+from tests.support import initialize_request
 
 # The first protocol version whose SSE responses start with a priming event (what resumption needs).
 RESUMABLE_VERSION = "2025-11-25"
 ACCEPT = {"Accept": "application/json, text/event-stream"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": RESUMABLE_VERSION, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
-}
+INITIALIZE = initialize_request(version=RESUMABLE_VERSION)
 
 
 @dataclass(frozen=True)

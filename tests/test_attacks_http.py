@@ -4,7 +4,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +34,25 @@ class Served:
         return self.stderr.read_text(encoding="utf-8").splitlines()
 
 
-@pytest.fixture(scope="module")
-def served(shared_sim_server: tuple[Simulator, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """`lms-mcp --transport http` with its default limits, its stderr in a file."""
+@contextmanager
+def spawn_http(sim_url: str, stderr: Path, open_files: int | None = None) -> Generator[Served]:
+    """`lms-mcp --transport http` with its default limits, its stderr in a file, maybe few open files."""
+
+    def limit_open_files() -> None:
+        if open_files is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     port = free_port()
-    stderr = tmp_path_factory.mktemp("served") / "stderr.txt"
     with (
         stderr.open("wb") as errors,
         subprocess.Popen(
             [lms_mcp_command(), "--transport", "http", "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=errors,
-            env=child_env(LMSTUDIO_BASE_URL=shared_sim_server[1]),
+            env=child_env(LMSTUDIO_BASE_URL=sim_url),
+            preexec_fn=None if open_files is None else limit_open_files,
         ) as process,
     ):
         try:
@@ -53,6 +61,12 @@ def served(shared_sim_server: tuple[Simulator, str], tmp_path_factory: pytest.Te
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(shared_sim_server: tuple[Simulator, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with spawn_http(shared_sim_server[1], tmp_path_factory.mktemp("served") / "stderr.txt") as server:
+        yield server
 
 
 def answer_in(events: list[SseEvent], request_id: int) -> str:
@@ -164,40 +178,22 @@ async def test_a_foreign_origin_is_refused(served: Served) -> None:
 def test_idle_sockets_past_the_open_file_limit_do_not_lock_out_a_client(
     shared_sim_server: tuple[Simulator, str], tmp_path: Path
 ) -> None:
-    import resource
-
-    def low_file_limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-
-    port, stderr = free_port(), tmp_path / "stderr.txt"
     idle: list[socket.socket] = []
-    with (
-        stderr.open("wb") as errors,
-        subprocess.Popen(
-            [lms_mcp_command(), "--transport", "http", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-            env=child_env(LMSTUDIO_BASE_URL=shared_sim_server[1]),
-            preexec_fn=low_file_limit,
-        ) as process,
-    ):
+
+    async def use(url: str) -> bool:
+        with anyio.fail_after(20):
+            async with Client(url) as client:
+                return not (await client.call_tool("list_models", {})).is_error
+
+    with spawn_http(shared_sim_server[1], tmp_path / "stderr.txt", open_files=256) as server:
         try:
-            wait_listening(process, port)
-            idle += [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(300)]
-
-            async def use() -> bool:
-                with anyio.fail_after(20):
-                    async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-                        return not (await client.call_tool("list_models", {})).is_error
-
-            assert anyio.run(use)
+            idle += [connect(server.url) for _ in range(300)]
+            assert anyio.run(use, server.url)
             closed = sum(1 for sock in idle if closed_by_server(sock))
         finally:
             for sock in idle:
                 sock.close()
-            process.terminate()
-            process.wait(timeout=10)
-    log = stderr.read_text(encoding="utf-8")
+    log = server.stderr.read_text(encoding="utf-8")
     assert closed >= 300 - 64, "the server kept more idle connections than a quarter of its 256 files"
     assert "Traceback" not in log and len(log.splitlines()) < 40, log[-3000:]
 

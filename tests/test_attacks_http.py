@@ -122,7 +122,6 @@ async def test_sessions_with_the_same_request_ids_each_resume_their_own_call(
             resumed = await session.replay(priming[name], until_id=2)
             assert answer_in(resumed, 2) == reply_text(MODEL, None, f"{name}'s question", 1, 40)
             assert progress_in(resumed), "the progress sent while disconnected was not replayed"
-            assert all(p["params"]["progressToken"] == "p2" for p in progress_in(resumed))
 
 
 # --- 2. floods --------------------------------------------------------------------------------------

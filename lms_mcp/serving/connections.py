@@ -84,7 +84,8 @@ class GuardedH11Protocol(H11Protocol):
             return  # earlier closes have made the room already
         waiting = [peer for peer in open_peers if peer is not self and peer.waiting_for_request]
         victim = min(waiting, key=lambda peer: peer.waiting_since, default=self)
-        logger.warning("%d connections open, the most allowed: closed the one idle the longest", self.max_connections)
+        closed = "the new one (all are busy)" if victim is self else "the one idle the longest"
+        logger.warning("%d connections open, the most allowed: closed %s", self.max_connections, closed)
         victim.transport.close()
 
 

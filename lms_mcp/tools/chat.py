@@ -216,7 +216,7 @@ def register(server: MCPServer[AppState]) -> None:
                     # LM Studio fails (HTTP 500) when a stored conversation gets a system prompt again.
                     system_prompt = None
                     notes.append("system_prompt was not sent: a session keeps the one from its first turn.")
-            content = build_input(prompt, files, images, state.file_policy)
+            content = await build_input(prompt, files, images, state.file_policy)
 
             async def report(value: float, message: str) -> None:
                 await ctx.report_progress(value, None, message)

@@ -89,8 +89,8 @@ def checked_data_url(given: str, what: str, max_file_bytes: int, budget: CallBud
             "invalid", f"{what} must be a path or a base64 image data URL like 'data:image/png;base64,...'."
         )
     payload = match["payload"]
-    # Refuse what is surely too large before decoding it (4 characters carry 3 bytes, padding aside).
-    check_file_size(len(payload) // 4 * 3 - 2, what, max_file_bytes)
+    # Refuse what is too large before decoding it: 4 characters carry 3 bytes, less 1 per `=` of padding.
+    check_file_size(len(payload) // 4 * 3 - payload[-2:].count("="), what, max_file_bytes)
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):

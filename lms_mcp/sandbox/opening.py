@@ -32,7 +32,8 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # O_NONBLOCK: a FIFO swapped in opens at once instead of waiting for a writer; O_NOCTTY: a terminal
 # never becomes the server's controlling terminal. Both are harmless for regular files.
 FILE_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
-DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NONBLOCK", 0)
+# No O_DIRECTORY: a file where a directory was asked for is told apart by fstat, not by a "missing" error.
+DIR_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
 # Directories passed through need only be searchable, not readable.
 _STEP_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -65,7 +66,7 @@ def open_beneath(target: Target, relocate: Relocate, flags: int, method: Method)
         method = "walk"
     if method == "walk":
         return _walk(target, relocate, flags)
-    return os.open(target.path, flags | _CLOEXEC), target.path
+    return _by_name(target, relocate, flags)
 
 
 # --- openat2 (Linux) ----------------------------------------------------------------------------------------
@@ -180,6 +181,19 @@ def _link_at(name: str, dir_fd: int) -> str | None:
         return os.readlink(name, dir_fd=dir_fd)
     except OSError:
         return None
+
+
+# --- by name (Windows) ---------------------------------------------------------------------------------------
+
+
+def _by_name(target: Target, relocate: Relocate, flags: int) -> tuple[int, str]:
+    """Open by name; the caller then checks where the open handle lives."""
+    try:
+        return os.open(target.path, flags | _CLOEXEC), target.path
+    except (FileNotFoundError, NotADirectoryError):
+        # A link to a missing file outside is "outside", as it would be were the file there.
+        relocate(os.path.realpath(target.path))
+        raise
 
 
 # --- where an open descriptor lives ---------------------------------------------------------------------------

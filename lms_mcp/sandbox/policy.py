@@ -88,7 +88,8 @@ class Sandbox:
     max_file_bytes: int
     max_total_bytes: int
     flavour: PathFlavour = field(default_factory=lambda: flavour_of(sys.platform))
-    method: Method = field(default_factory=default_method)
+    # How files are opened; None: the best this platform has.
+    method: Method | None = None
     # Why there is no root at all (empty when there are roots).
     unrooted: str = ""
 
@@ -168,7 +169,10 @@ class Sandbox:
         target = self.locate(given)
         try:
             fd, path = open_beneath(
-                target, lambda p: self._relocate(given, p), DIR_FLAGS if directory else FILE_FLAGS, self.method
+                target,
+                lambda p: self._relocate(given, p),
+                DIR_FLAGS if directory else FILE_FLAGS,
+                self.method or default_method(),
             )
         except OSError as exc:
             raise unreadable(given, exc) from None
@@ -211,13 +215,22 @@ class Sandbox:
 
     def list_dir(self, given: str) -> tuple[str, list[Entry]]:
         """The entries of a directory inside the sandbox, sorted by name, symlinks not followed."""
+        if sys.platform == "win32":
+            # Windows cannot open a directory as a descriptor: its real path is checked, then listed.
+            path = os.path.realpath(self.locate(given).path)
+            self._relocate(given, path)
+            return path, _listing(given, path)
         with self.open(given, directory=True) as opened:
-            try:
-                with os.scandir(opened.fd if os.scandir in os.supports_fd else opened.path) as listing:
-                    entries = [_entry(item) for item in listing]
-            except OSError as exc:
-                raise unreadable(given, exc) from None
-        return opened.path, sorted(entries, key=lambda entry: entry.name)
+            return opened.path, _listing(given, opened.fd)
+
+
+def _listing(given: str, where: int | str) -> list[Entry]:
+    try:
+        with os.scandir(where) as listing:
+            entries = [_entry(item) for item in listing]
+    except OSError as exc:
+        raise unreadable(given, exc) from None
+    return sorted(entries, key=lambda entry: entry.name)
 
 
 def _same_file(path: str, other: str | os.stat_result) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ctypes
 import errno
 import json
 import os
@@ -17,7 +18,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from lms_mcp.sandbox import MACOS, POSIX, WINDOWS, FileRefused, Opened, PathFlavour, Sandbox, policy
+from lms_mcp.sandbox import MACOS, POSIX, WINDOWS, FileRefused, Opened, PathFlavour, Sandbox, opening, policy
 from lms_mcp.sandbox.lexical import LexicalRefusal, absolute, beneath, check_names, is_system_dir, system_dirs
 from lms_mcp.sandbox.opening import Method
 from lms_mcp.sandbox.refusals import permission_advice
@@ -570,3 +571,20 @@ def test_no_file_system_access_before_the_lexical_check_passes(
         with pytest.raises(FileRefused):
             sandbox.open(path)
     assert touched == []
+
+
+def test_on_a_kernel_without_openat2_the_walk_takes_over(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[bytes] = []
+
+    def missing(_dir_fd: int, path: bytes, _how: object) -> int:
+        calls.append(path)
+        ctypes.set_errno(errno.ENOSYS)
+        return -1
+
+    monkeypatch.setattr(opening, "_openat2", missing)
+    sandbox = Sandbox.create((str(project),), 1000, 1000)
+    for _ in range(2):
+        with sandbox.open("src/app.py") as opened:
+            assert opened.read(5) == b"print"
+    assert calls == [b"src/app.py"]  # asked once, then not again
+    assert opening.default_method() == "walk"

@@ -110,6 +110,12 @@ def default_method() -> Method:
     return "walk" if os.open in os.supports_dir_fd else "name"
 
 
+def _without_openat2() -> None:
+    """The kernel has no openat2 (before Linux 5.6): stop asking."""
+    global _openat2
+    _openat2 = None
+
+
 def _openat2_beneath(target: Target, flags: int) -> tuple[int, str] | None:
     """Open with openat2; None when the walk must do it instead."""
     if _openat2 is None:
@@ -125,6 +131,8 @@ def _openat2_beneath(target: Target, flags: int) -> tuple[int, str] | None:
             code = ctypes.get_errno()
             if code not in _WALK_INSTEAD:
                 raise OSError(code, os.strerror(code), target.path)
+            if code == errno.ENOSYS:
+                _without_openat2()
             if code != errno.EAGAIN:
                 return None
         return None

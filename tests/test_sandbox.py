@@ -588,3 +588,19 @@ def test_on_a_kernel_without_openat2_the_walk_takes_over(project: Path, monkeypa
             assert opened.read(5) == b"print"
     assert calls == [b"src/app.py"]  # asked once, then not again
     assert opening.default_method() == "walk"
+
+
+def test_without_the_systems_word_on_where_a_file_lives_only_a_file_opened_by_name_is_refused(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unknown(_fd: int) -> str | None:
+        return None
+
+    monkeypatch.setattr(policy, "descriptor_path", unknown)
+    sandbox = Sandbox.create((str(project),), 1000, 1000)
+    (project / "link").symlink_to("src/app.py")
+    with replace(sandbox, method="walk").open("link") as opened:
+        assert opened.path == str(project / "src" / "app.py")  # the walk knows the real path
+    with pytest.raises(FileRefused) as refusal:
+        replace(sandbox, method="name").open("notes.txt")
+    assert refusal.value.kind == "unreadable" and "cannot be read safely here" in str(refusal.value)

@@ -222,19 +222,16 @@ if sys.platform == "win32":
             return "\\\\" + path[8:]
         return path[4:] if path.startswith("\\\\?\\") else path
 
-elif sys.platform == "darwin":
-    import fcntl
-
-    def descriptor_path(fd: int) -> str | None:
-        try:
-            return os.fsdecode(fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024)).split(b"\0", 1)[0])
-        except OSError:
-            return None
-
 else:
 
     def descriptor_path(fd: int) -> str | None:
-        """The path the kernel has for an open descriptor (None where /proc is not mounted)."""
+        """The path the kernel has for an open descriptor: Linux's /proc; None elsewhere.
+
+        macOS's F_GETPATH is not used: it may spell a path through the data volume or in another case
+        than the allowed directory, and the walk that opened the file already knows its real path.
+        """
+        if sys.platform != "linux":
+            return None
         try:
             return os.readlink(f"/proc/self/fd/{fd}")
         except OSError:

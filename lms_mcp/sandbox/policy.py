@@ -167,37 +167,36 @@ class Sandbox:
     def open(self, given: str, *, directory: bool = False) -> Opened:
         """Open a regular file (or a directory) inside the sandbox, with no window for a swap."""
         target = self.locate(given)
+        method = self.method or default_method()
         try:
             fd, path = open_beneath(
-                target,
-                lambda p: self._relocate(given, p),
-                DIR_FLAGS if directory else FILE_FLAGS,
-                self.method or default_method(),
+                target, lambda p: self._relocate(given, p), DIR_FLAGS if directory else FILE_FLAGS, method
             )
         except OSError as exc:
             raise unreadable(given, exc) from None
         opened = Opened(fd, path, os.stat_result((0,) * 10))
         try:
             opened.stat = os.fstat(fd)
-            opened.path = self._check_opened(given, opened, directory)
+            check_type(given, opened.stat, directory)
+            opened.path = self._check_place(given, opened, trust_path=method != "name")
         except BaseException:
             opened.close()
             raise
         return opened
 
-    def _check_opened(self, given: str, opened: Opened, directory: bool) -> str:
-        """Check what the descriptor is and where it lives; its real path."""
-        mode = opened.stat.st_mode
-        if directory and not stat.S_ISDIR(mode):
-            raise FileRefused("unreadable", f"{given!r} is not a directory.")
-        if not directory and not stat.S_ISREG(mode):
-            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (device, FIFO or socket)"
-            raise FileRefused("unreadable", f"{given!r} is {what}; only regular files can be read.")
+    def _check_place(self, given: str, opened: Opened, *, trust_path: bool) -> str:
+        """Where the open descriptor lives, checked again: its real path."""
         where = descriptor_path(opened.fd)
         if where is None:
-            where = os.path.realpath(opened.path)
-            if not _same_file(where, opened.stat):
-                raise FileRefused("unreadable", f"{given!r} changed while it was being opened; try again.")
+            # openat2 and the walk opened exactly their path, beneath the root; a file opened by name
+            # cannot be placed without the system's word, and a second lookup could be swapped.
+            if not trust_path:
+                raise FileRefused(
+                    "unreadable",
+                    f"{given!r} cannot be read safely here: the system does not say where an open file lives. "
+                    "Copy it to a local folder inside the allowed directories.",
+                )
+            where = opened.path
         self._relocate(given, where)
         return where
 
@@ -224,6 +223,15 @@ class Sandbox:
             return opened.path, _listing(given, opened.fd)
 
 
+def check_type(given: str, info: os.stat_result, directory: bool) -> None:
+    """A regular file (or a directory, when one is wanted), judged on the open descriptor."""
+    if directory and not stat.S_ISDIR(info.st_mode):
+        raise FileRefused("unreadable", f"{given!r} is not a directory.")
+    if not directory and not stat.S_ISREG(info.st_mode):
+        what = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (device, FIFO or socket)"
+        raise FileRefused("unreadable", f"{given!r} is {what}; only regular files can be read.")
+
+
 def _listing(given: str, where: int | str) -> list[Entry]:
     try:
         with os.scandir(where) as listing:
@@ -233,9 +241,9 @@ def _listing(given: str, where: int | str) -> list[Entry]:
     return sorted(entries, key=lambda entry: entry.name)
 
 
-def _same_file(path: str, other: str | os.stat_result) -> bool:
+def _same_file(path: str, other: str) -> bool:
     try:
-        return os.path.samestat(os.stat(path), os.stat(other) if isinstance(other, str) else other)
+        return os.path.samestat(os.stat(path), os.stat(other))
     except OSError:
         return False
 

@@ -174,19 +174,20 @@ class Sandbox:
             )
         except OSError as exc:
             raise unreadable(given, exc) from None
-        opened = Opened(fd, path, os.stat_result((0,) * 10))
         try:
-            opened.stat = os.fstat(fd)
-            check_type(given, opened.stat, directory)
-            opened.path = self._check_place(given, opened, trust_path=method != "name")
-        except BaseException:
-            opened.close()
+            info = os.fstat(fd)
+            check_type(given, info, directory)
+            where = self._check_place(given, fd, path, trust_path=method != "name")
+        except BaseException as exc:
+            os.close(fd)
+            if isinstance(exc, OSError):
+                raise unreadable(given, exc) from None
             raise
-        return opened
+        return Opened(fd, where, info)
 
-    def _check_place(self, given: str, opened: Opened, *, trust_path: bool) -> str:
+    def _check_place(self, given: str, fd: int, path: str, *, trust_path: bool) -> str:
         """Where the open descriptor lives, checked again: its real path."""
-        where = descriptor_path(opened.fd)
+        where = descriptor_path(fd)
         if where is None:
             # openat2 and the walk opened exactly their path, beneath the root; a file opened by name
             # cannot be placed without the system's word, and a second lookup could be swapped.
@@ -196,7 +197,7 @@ class Sandbox:
                     f"{given!r} cannot be read safely here: the system does not say where an open file lives. "
                     "Copy it to a local folder inside the allowed directories.",
                 )
-            where = opened.path
+            where = path
         self._relocate(given, where)
         return where
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 DownloadStatusName = Literal["downloading", "paused", "completed", "failed", "already_downloaded"]
 
@@ -280,12 +280,24 @@ class ChatResponse(WireModel):
 
 
 class ErrorDetail(WireModel):
-    """LM Studio's native error object: `{"type", "message", "code"?, "param"?}`."""
+    """LM Studio's native error object: `{"type", "message", "code"?, "param"?}`.
+
+    Tolerant of other shapes (a numeric `code`, a null `type`): an error's text must never be lost to validation.
+    """
 
     type: str = "unknown"
     message: str = ""
     code: str | None = None
     param: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        fields = cast(dict[str, Any], value)
+        text = {key: str(fields[key]) for key in ("type", "message", "code", "param") if fields.get(key) is not None}
+        return {**fields, **text}
 
 
 # --- POST /v1/chat/completions (OpenAI-compatible; the only route with JSON-schema answers) -------
@@ -335,6 +347,7 @@ class CompletionRequest(RequestModel):
     min_p: float | None = None
     repeat_penalty: float | None = None
     max_tokens: int | None = None
+    # LM Studio's switch for thinking on this route: "none" turns it off; a level the model lacks is not an error.
     reasoning_effort: str | None = None
     response_format: ResponseFormat | None = None
 
@@ -342,7 +355,8 @@ class CompletionRequest(RequestModel):
 class CompletionChoiceMessage(WireModel):
     role: str = "assistant"
     content: str | None = None
-    # Thinking models' reasoning, under either name depending on the build and its settings.
+    # Thinking text: `reasoning` (gpt-oss, LM Studio 0.3.23+) or `reasoning_content` (when LM Studio's developer
+    # setting separates it). Some builds put a json_schema answer here and leave `content` empty.
     reasoning_content: str | None = None
     reasoning: str | None = None
 

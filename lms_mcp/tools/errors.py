@@ -107,6 +107,12 @@ def setup_error(exc: LMStudioError, settings: Settings) -> BridgeError | None:
                 f"Connecting to LM Studio at {url} took longer than {settings.connect_timeout:g} s. Check that "
                 "LM Studio is running and reachable, or raise --connect-timeout / LMS_MCP_CONNECT_TIMEOUT.",
             )
+        case LMStudioTimeoutError(phase="write" | "pool"):
+            return BridgeError(
+                ErrorCode.TIMEOUT,
+                f"Sending the request to LM Studio at {url} timed out ({exc}). LM Studio is busy or stuck: "
+                "try again in a moment, and check LM Studio's server log if it keeps happening.",
+            )
         case LMStudioTimeoutError():
             return BridgeError(
                 ErrorCode.TIMEOUT,

@@ -62,7 +62,7 @@ def absolute(given: str, base: str, flavour: PathFlavour) -> str:
         raise LexicalRefusal("unreadable", "contains a NUL character")
     path = flavour.normpath(flavour.join(base, given))
     if not flavour.pure(path).is_absolute():
-        # Windows drive-relative (`C:notes.txt`) or rooted without a drive (`\notes.txt` after a UNC base).
+        # Windows: relative to another drive's current directory (`D:notes.txt` against a base on C:).
         raise LexicalRefusal("not_allowed", "is not a full path (give it with its drive, like C:\\dir\\file)")
     return path
 

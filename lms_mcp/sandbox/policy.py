@@ -138,7 +138,7 @@ class Sandbox:
         try:
             return self._place(given, absolute(expanded, self.roots[0].real, self.flavour))
         except LexicalRefusal as exc:
-            raise FileRefused(exc.kind, f"{given!r} {exc}. {ALLOW_MORE}") from None
+            raise _refusal(given, "", exc) from None
 
     def _place(self, given: str, path: str) -> Target:
         """Match an absolute, normalised path against the roots: exact matches first, the deepest root first."""
@@ -160,7 +160,7 @@ class Sandbox:
         try:
             return self._place(given, self.flavour.normpath(path))
         except LexicalRefusal as exc:
-            raise FileRefused(exc.kind, f"{given!r} leads to a path that {exc}. {ALLOW_MORE}") from None
+            raise _refusal(given, "leads to a path that ", exc) from None
 
     # --- opening, reading, listing ---
 
@@ -222,6 +222,11 @@ class Sandbox:
             return path, _listing(given, path)
         with self.open(given, directory=True) as opened:
             return opened.path, _listing(given, opened.fd)
+
+
+def _refusal(given: str, via: str, exc: LexicalRefusal) -> FileRefused:
+    advice = f" {ALLOW_MORE}" if exc.kind == "not_allowed" else ""
+    return FileRefused(exc.kind, f"{given!r} {via}{exc}.{advice}")
 
 
 def check_type(given: str, info: os.stat_result, directory: bool) -> None:

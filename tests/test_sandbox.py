@@ -429,13 +429,15 @@ async def test_a_slow_read_does_not_hold_up_other_calls(
 
     async with anyio.create_task_group() as group:
         group.start_soon(slow_call)
-        await wait_for(started.is_set)
-        with anyio.fail_after(5):
-            other = await chat(client, prompt="Meanwhile.")
-            listing = await client.call_tool("list_models", {})
-        assert not other[0] and not listing.is_error
-        assert not outcome  # the read is still blocked
-        release.set()
+        try:
+            await wait_for(started.is_set)
+            with anyio.fail_after(5):
+                other = await chat(client, prompt="Meanwhile.")
+                listing = await client.call_tool("list_models", {})
+            assert not other[0] and not listing.is_error
+            assert not outcome  # the read is still blocked
+        finally:
+            release.set()
     assert outcome and not outcome[0][0], outcome
 
 

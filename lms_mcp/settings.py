@@ -43,7 +43,8 @@ class Settings:
     read_only: bool = False
     # Tool names to serve; empty means all of them.
     tools: tuple[str, ...] = ()
-    # Directories `files` and `images` may be read from besides the working directory.
+    # Directories `files` and `images` may be read from besides the working directory (which counts unless
+    # it is a filesystem root or a system directory).
     allowed_dirs: tuple[str, ...] = ()
     max_file_bytes: int = 2_000_000
     max_total_file_bytes: int = 8_000_000
@@ -260,7 +261,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_file_bytes",
         "--max-file-bytes",
         "LMS_MCP_MAX_FILE_BYTES",
-        "largest file chat may read (default 2000000)",
+        "largest file or image chat may send (default 2000000)",
         _byte_count,
         "BYTES",
     ),
@@ -268,7 +269,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_total_file_bytes",
         "--max-total-file-bytes",
         "LMS_MCP_MAX_TOTAL_FILE_BYTES",
-        "most bytes of files and images one chat call may read (default 8000000)",
+        "most bytes one chat call may send: prompt, files and images together (default 8000000)",
         _byte_count,
         "BYTES",
     ),

@@ -7,6 +7,7 @@ import pytest
 from mcp import Client
 
 from lms_mcp.cli import build_parser
+from lms_mcp.sandbox import Sandbox
 from lms_mcp.server import build_server
 from lms_mcp.settings import SettingsError, load_settings
 from lms_mcp.simulator import Simulator
@@ -37,7 +38,8 @@ async def test_allow_dir_adds_to_the_working_directory_and_keeps_odd_names_whole
     settings = load_settings(vars(build_parser().parse_args(argv)), {})
     assert settings.allowed_dirs == (str(odd), str(other))
     async with Client(build_server(settings)) as client:
-        for path in ["here.txt", "there.txt", str(odd / "there.txt"), str(other / "also.txt")]:
+        # A relative path starts from the first --allow-dir.
+        for path in [str(work / "here.txt"), "there.txt", str(odd / "there.txt"), str(other / "also.txt")]:
             result = await client.call_tool("chat", {"prompt": "Read it.", "model": MODEL, "files": [path]})
             assert not result.is_error, text_of(result)
         refused = await client.call_tool(
@@ -60,3 +62,12 @@ def test_the_env_var_joins_directories_with_the_path_separator(tmp_path: Path) -
     with pytest.raises(SettingsError) as caught:
         load_settings({}, {"LMS_MCP_ALLOWED_DIRS": f"{first}{os.pathsep}{tmp_path / 'missing'}"})
     assert "must name an existing directory" in str(caught.value)
+
+
+def test_a_working_directory_that_is_a_filesystem_root_does_not_count(tmp_path: Path) -> None:
+    extra = folder(tmp_path, "extra", "x.txt", "x")
+    sandbox = Sandbox.create((str(extra),), 100, 100, cwd=os.path.abspath(os.sep))
+    assert [root.real for root in sandbox.roots] == [os.path.realpath(extra)]
+    work = folder(tmp_path, "work", "y.txt", "y")
+    sandbox = Sandbox.create((str(extra),), 100, 100, cwd=str(work))
+    assert [root.real for root in sandbox.roots] == [os.path.realpath(extra), os.path.realpath(work)]

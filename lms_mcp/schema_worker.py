@@ -1,0 +1,42 @@
+"""Checks one JSON answer against a JSON Schema in a process of its own, so that the server can kill it.
+
+A `pattern` with nested quantifiers can backtrack for minutes inside `re`, which holds the GIL and cannot be
+interrupted, and `$ref`s that fan out can repeat work exponentially: no thread of the server may run that.
+`schema_guard` runs this file by path (`python -P schema_worker.py`), so it imports nothing from the package.
+It reads `{"schema": ..., "answer": "<JSON text>"}` on stdin and writes one verdict object on stdout:
+`{"outcome": "valid"}`, `{"outcome": "mismatch", "where": ..., "message": ...}`,
+`{"outcome": "unresolvable", "detail": ...}` or `{"outcome": "endless"}` (the check recursed too deeply).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+
+def verdict(schema: Any, answer: Any) -> dict[str, str]:
+    from jsonschema.validators import Draft202012Validator, validator_for
+    from referencing.exceptions import Unresolvable
+
+    try:
+        validator = validator_for(schema, default=Draft202012Validator)(schema)
+        error = next(iter(validator.iter_errors(answer)), None)
+    except Unresolvable as exc:
+        return {"outcome": "unresolvable", "detail": str(exc)}
+    except RecursionError:
+        return {"outcome": "endless"}
+    if error is None:
+        return {"outcome": "valid"}
+    where = "/".join(str(part) for part in error.absolute_path) or "(root)"
+    return {"outcome": "mismatch", "where": where, "message": error.message}
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.buffer.read())
+    result = verdict(request["schema"], json.loads(request["answer"]))
+    sys.stdout.buffer.write(json.dumps(result).encode("ascii"))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,14 +5,31 @@ interrupted, and `$ref`s that fan out can repeat work exponentially: no thread o
 `schema_guard` runs this file by path (`python -P schema_worker.py`), so it imports nothing from the package.
 It reads `{"schema": ..., "answer": "<JSON text>"}` on stdin and writes one verdict object on stdout:
 `{"outcome": "valid"}`, `{"outcome": "mismatch", "where": ..., "message": ...}`,
-`{"outcome": "unresolvable", "detail": ...}` or `{"outcome": "endless"}` (the check recursed too deeply).
+`{"outcome": "unresolvable", "detail": ...}`, or, when the check recursed too deeply, `{"outcome": "too_deep"}`
+(the answer nests deeply) or `{"outcome": "endless"}` (it does not: the schema has a `$ref` cycle).
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, cast
+
+# Nesting that jsonschema follows easily: an answer no deeper than this cannot exhaust the stack by itself.
+_SHALLOW = 50
+
+
+def nesting(value: Any) -> int:
+    """How deeply lists and objects nest in `value`, counted without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict | list):
+            children = cast(dict[Any, Any], node).values() if isinstance(node, dict) else cast(list[Any], node)
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def verdict(schema: Any, answer: Any) -> dict[str, str]:
@@ -25,7 +42,8 @@ def verdict(schema: Any, answer: Any) -> dict[str, str]:
     except Unresolvable as exc:
         return {"outcome": "unresolvable", "detail": str(exc)}
     except RecursionError:
-        return {"outcome": "endless"}
+        # A deep answer can exhaust the stack against a recursive schema; a shallow one only on a `$ref` cycle.
+        return {"outcome": "too_deep" if nesting(answer) > _SHALLOW else "endless"}
     if error is None:
         return {"outcome": "valid"}
     where = "/".join(str(part) for part in error.absolute_path) or "(root)"

@@ -1,8 +1,8 @@
 """json_schema calls that cannot stall the server: bounded schemas, and answers checked in a killable process.
 
 Everything here runs on the event loop that serves every client, so nothing may take long. A schema is
-measured without recursion before jsonschema sees it (its own checks recurse, and cost ~0.3 ms per
-subschema). The answer is checked by `schema_worker` in a child process under a time limit: a `pattern`
+measured without recursion before jsonschema sees it (its own checks recurse, and cost up to ~0.7 ms
+per subschema). The answer is checked by `schema_worker` in a child process under a time limit: a `pattern`
 like `^(a+)+$` backtracks exponentially inside `re`, which holds the GIL, so only killing a process stops it.
 """
 
@@ -25,20 +25,22 @@ if TYPE_CHECKING:
     from jsonschema import FormatChecker
     from jsonschema.protocols import Validator
 
-# Limits on a json_schema, each far beyond what a model can follow. Depth counts nested JSON objects and
-# arrays (a property's schema is two levels down); jsonschema's own checks recurse ~10 frames per level.
+# Limits on a json_schema, each far beyond what a model can follow; check_schema stays near 0.2 s at worst with them.
+# Depth counts nested JSON objects and arrays (a property's schema is two levels down): jsonschema's checks
+# recurse ~10 frames per level.
 MAX_DEPTH = 64
-# Objects are subschemas (or values in `enum`/`const`/`default`): checking one against the metaschema costs
-# ~0.3 ms on the loop, so this caps the check at ~0.2 s.
-MAX_OBJECTS = 600
-MAX_VALUES = 20_000
+# Checking one subschema (an object or a boolean schema) against the metaschema costs up to ~0.7 ms on the loop.
+# Objects and booleans are counted wherever they are, in `enum` and `default` too: it is cheap and safe.
+MAX_SUBSCHEMAS = 200
+MAX_VALUES = 10_000
 # `re.compile` runs on the loop for every `pattern` and `patternProperties` key.
-MAX_PATTERN_CHARS = 20_000
+MAX_PATTERN_CHARS = 5_000
 # Checking a fair answer takes ~0.1 s, nearly all of it starting the process.
 CHECK_SECONDS = 5.0
 
 _WORKER = Path(__file__).parent.parent / "schema_worker.py"
 _running: set[int] = set()
+_MESSAGE_CHARS = 500
 _ADVICE = "Try again, simplify the schema, or use a larger model."
 
 
@@ -49,15 +51,18 @@ def running_workers() -> frozenset[int]:
 
 @dataclass
 class _Tally:
-    objects: int = 0
+    subschemas: int = 0
     values: int = 0
     pattern_chars: int = 0
 
     def enforce(self, depth: int) -> None:
         if depth > MAX_DEPTH:
             _too_big(f"nests objects and arrays more than {MAX_DEPTH} levels deep; flatten it")
-        if self.objects > MAX_OBJECTS:
-            _too_big(f"has more than {MAX_OBJECTS} objects (subschemas); split the task into smaller schemas")
+        if self.subschemas > MAX_SUBSCHEMAS:
+            _too_big(
+                f"has more than {MAX_SUBSCHEMAS} subschemas (objects and true/false values); "
+                "split the task into smaller schemas"
+            )
         if self.values > MAX_VALUES:
             _too_big(f"has more than {MAX_VALUES} values in all (each `enum` entry counts); shorten it")
         if self.pattern_chars > MAX_PATTERN_CHARS:
@@ -76,9 +81,9 @@ def check_bounds(schema: object) -> None:
     while pending:
         node, depth, key = pending.pop()
         tally.values += 1
+        tally.subschemas += isinstance(node, dict | bool)
         if isinstance(node, dict):
             fields = cast(dict[Any, Any], node)
-            tally.objects += 1
             if key == "patternProperties":
                 tally.pattern_chars += sum(len(str(name)) for name in fields)
             pending.extend((value, depth + 1, str(name)) for name, value in fields.items())
@@ -108,7 +113,10 @@ def metaschema_error(validator: type[Validator], schema: dict[str, Any]) -> str 
     """The first reason `schema` is not a valid schema of its dialect, with its regexes checked safely."""
     meta = validator(validator.META_SCHEMA, format_checker=format_checker(validator))
     error = next(iter(meta.iter_errors(schema)), None)
-    return None if error is None else error.message
+    if error is None:
+        return None
+    # A message quotes the offending value, which may be a long pattern or a large subschema.
+    return error.message if len(error.message) <= _MESSAGE_CHARS else error.message[:_MESSAGE_CHARS] + "..."
 
 
 async def parse_answer(text: str, schema: dict[str, Any]) -> Any:
@@ -138,15 +146,18 @@ async def parse_answer(text: str, schema: dict[str, Any]) -> Any:
             raise BridgeError(
                 ErrorCode.INVALID_ARGUMENT,
                 "json_schema could not be checked: a `$ref` leads back to itself without going into a property "
-                "or an item, or the answer nests deeper than the schema can follow. Remove the cycle or flatten "
-                f"the schema.\nAnswer:\n{text}",
+                f"or an item. Remove the cycle.\nAnswer:\n{text}",
             )
+        case "too_deep":
+            raise _unchecked("it nests too deeply to check against json_schema", text)
         case _:
             raise _unchecked(f"the checking process failed ({verdict.get('detail', 'no verdict')})", text)
 
 
-def _unchecked(why: str, text: str) -> BridgeError:
-    return BridgeError(ErrorCode.INVALID_ANSWER, f"The model's answer could not be checked: {why}.\nAnswer:\n{text}")
+def _unchecked(why: str, text: str, advice: str = _ADVICE) -> BridgeError:
+    return BridgeError(
+        ErrorCode.INVALID_ANSWER, f"The model's answer could not be checked: {why}. {advice}\nAnswer:\n{text}"
+    )
 
 
 async def _judge(schema: dict[str, Any], text: str) -> dict[str, str]:
@@ -182,8 +193,8 @@ async def _judge(schema: dict[str, Any], text: str) -> dict[str, str]:
 
 def _timed_out(text: str) -> BridgeError:
     return _unchecked(
-        f"checking it against json_schema took longer than {CHECK_SECONDS:g} s and was stopped. A `pattern` "
-        "with nested quantifiers such as (a+)+ can take exponential time, and so can `$ref`s that fan out. "
-        "Simplify the schema's patterns and references, then try again; the unchecked answer is below",
+        f"checking it against json_schema took longer than {CHECK_SECONDS:g} s and was stopped (a `pattern` "
+        "with nested quantifiers such as (a+)+ can take exponential time, and so can `$ref`s that fan out)",
         text,
+        "Simplify the schema's patterns and references, then try again; the unchecked answer is below.",
     )

@@ -2,8 +2,8 @@
 
 A `pattern` with nested quantifiers can backtrack for minutes inside `re`, which holds the GIL and cannot be
 interrupted, and `$ref`s that fan out can repeat work exponentially: no thread of the server may run that.
-`schema_guard` runs this file by path (`python -P schema_worker.py`), so it imports nothing from the package.
-It reads `{"schema": ..., "answer": "<JSON text>"}` on stdin and writes one verdict object on stdout:
+`schema_guard` runs this file by path (`python -P schema_worker.py CPU_SECONDS`), so it imports nothing from the
+package. It reads `{"schema": ..., "answer": "<JSON text>"}` on stdin and writes one verdict object on stdout:
 `{"outcome": "valid"}`, `{"outcome": "mismatch", "where": ..., "message": ...}`,
 `{"outcome": "unresolvable", "detail": ...}`, or, when the check recursed too deeply, `{"outcome": "too_deep"}`
 (the answer nests deeply) or `{"outcome": "endless"}` (it does not: the schema has a `$ref` cycle).
@@ -50,7 +50,17 @@ def verdict(schema: Any, answer: Any) -> dict[str, str]:
     return {"outcome": "mismatch", "where": where, "message": error.message}
 
 
+def limit_cpu(seconds: int) -> None:
+    """Let the kernel end this process after `seconds` of CPU time, should the server die before killing it."""
+    try:
+        import resource
+    except ImportError:  # Windows: the server's kill is the only limit.
+        return
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds))
+
+
 def main() -> None:
+    limit_cpu(int(sys.argv[1]))
     request = json.loads(sys.stdin.buffer.read())
     result = verdict(request["schema"], json.loads(request["answer"]))
     sys.stdout.buffer.write(json.dumps(result).encode("ascii"))

@@ -54,7 +54,7 @@ async def chat_json(client: Client, schema: dict[str, Any]) -> Any:
     return await client.call_tool("chat", {"prompt": "Extract.", "model": MODEL, "json_schema": schema})
 
 
-async def test_a_catastrophic_pattern_costs_other_clients_no_latency_and_ends_in_a_coded_error(
+async def test_a_catastrophic_pattern_barely_delays_other_clients_and_ends_in_a_coded_error(
     connect: Connect, sim: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(schema_guard, "CHECK_SECONDS", 2.0)

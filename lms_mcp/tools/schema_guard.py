@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import subprocess
 import sys
@@ -165,7 +166,7 @@ async def _judge(schema: dict[str, Any], text: str) -> dict[str, str]:
     output, code = b"", None
     request = json.dumps({"schema": schema, "answer": text}).encode("utf-8")
     # -P: the worker's folder (lms_mcp/, which has an http.py) must not shadow the standard library.
-    command = [sys.executable, "-P", str(_WORKER)]
+    command = [sys.executable, "-P", str(_WORKER), str(math.ceil(CHECK_SECONDS) + 1)]
     process = await anyio.open_process(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
     _running.add(process.pid)
     try:

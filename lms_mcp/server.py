@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx2
 from mcp.server.context import ServerRequestContext
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import EmptyResult, SetLevelRequestParams
+from pydantic import ValidationError
 
 from . import __version__
 from .app_state import AppState
@@ -19,6 +22,7 @@ from .sessions import SessionStore
 from .settings import Settings
 from .tool_names import MODEL_CHANGING_TOOLS, TOOL_NAMES
 from .tools import register_tools
+from .tools.errors import argument_error, error_result
 from .waiting import PredictionSlots
 
 INSTRUCTIONS = """\
@@ -30,7 +34,28 @@ then `download_status` to fetch new models. Errors start with a code (e.g. LMSTU
 followed by what to do next."""
 
 
-def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
+class BridgeServer(MCPServer[AppState]):
+    """MCPServer whose refused arguments follow the error contract too.
+
+    The SDK answers them with "Error executing tool X: " and pydantic's text with links to its docs;
+    a caller needs the code, the argument and what is allowed.
+    """
+
+    # Shared by every connection of the process; kept here so its state can be inspected.
+    sessions: SessionStore
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc, UnexpectedToolError) or not isinstance(exc.__cause__, ValidationError):
+                raise
+            return error_result(argument_error(name, exc.__cause__))
+
+
+def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> BridgeServer:
     """The lms-mcp server. It never calls LM Studio here: each tool call connects on demand."""
     predictions = PredictionSlots(settings.max_concurrent_predictions)
     sessions = SessionStore()
@@ -52,7 +77,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
         finally:
             await client.aclose()
 
-    server = MCPServer(
+    server = BridgeServer(
         "lms-mcp",
         title="LM Studio",
         description="Hand work to local LM Studio models and manage them",
@@ -65,9 +90,8 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     # MCPServer just set the root logger's level; one INFO line per upstream request is noise.
     for noisy in ("httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
-    register_tools(server)
-    for name in disabled_tools(settings):
-        server.remove_tool(name)
+    server.sessions = sessions
+    register_tools(server, enabled_tools(settings))
     accept_log_level(server)
     return server
 
@@ -101,9 +125,9 @@ def accept_log_level(server: MCPServer[AppState]) -> None:
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
 
 
-def disabled_tools(settings: Settings) -> list[str]:
-    """Tools left out by --tools and --read-only: not served, so not even listed."""
+def enabled_tools(settings: Settings) -> tuple[str, ...]:
+    """The tools served: --tools and --read-only leave the others out, so they are not even listed."""
     enabled = set(settings.tools or TOOL_NAMES)
     if settings.read_only:
         enabled -= set(MODEL_CHANGING_TOOLS)
-    return [name for name in TOOL_NAMES if name not in enabled]
+    return tuple(name for name in TOOL_NAMES if name in enabled)

@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 
@@ -26,12 +26,19 @@ class Session:
     updated_at: float = 0.0
 
 
+@dataclass
+class _TurnLock:
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    holders: int = 0  # turns running or waiting on this name
+
+
 class SessionStore:
     """Sessions of this server process, the least recently used dropped past `limit`."""
 
     def __init__(self, limit: int = MAX_SESSIONS) -> None:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._locks: dict[str, anyio.Lock] = {}
+        # Only names with a turn running or waiting have a lock: none is left behind by a failed turn.
+        self._locks: dict[str, _TurnLock] = {}
         self._limit = limit
 
     def get(self, name: str) -> Session | None:
@@ -41,11 +48,24 @@ class SessionStore:
         return sorted(self._sessions.values(), key=lambda s: s.updated_at, reverse=True)
 
     @asynccontextmanager
-    async def turn(self, name: str) -> AsyncGenerator[None]:
-        """One turn at a time per session: two concurrent turns would both continue the same response."""
-        lock = self._locks.setdefault(name, anyio.Lock())
-        async with lock:
-            yield
+    async def turn(self, name: str | None) -> AsyncGenerator[Session | None]:
+        """One turn at a time per session (two at once would both continue the same response); yields it, if any."""
+        if name is None:
+            yield None
+            return
+        entry = self._locks.setdefault(name, _TurnLock())
+        entry.holders += 1
+        try:
+            async with entry.lock:
+                yield self._sessions.get(name)
+        finally:
+            entry.holders -= 1
+            if not entry.holders:
+                del self._locks[name]
+
+    @property
+    def open_turns(self) -> int:
+        return len(self._locks)
 
     def record(self, name: str, model: str, response_id: str) -> Session:
         session = self._sessions.pop(name, None) or Session(name=name, model=model)
@@ -55,8 +75,7 @@ class SessionStore:
         session.updated_at = time.time()
         self._sessions[name] = session
         while len(self._sessions) > self._limit:
-            dropped, _ = self._sessions.popitem(last=False)
-            self._locks.pop(dropped, None)
+            self._sessions.popitem(last=False)
         return session
 
     def reset(self, name: str) -> bool:

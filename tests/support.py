@@ -55,7 +55,8 @@ class LineReader:
 
     def __init__(self, stream: Any) -> None:
         self.lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
 
     def _pump(self, stream: Any) -> None:
         for line in iter(stream.readline, b""):
@@ -64,9 +65,10 @@ class LineReader:
     def next(self, timeout: float = 20) -> bytes:
         return self.lines.get(timeout=timeout)
 
-    def rest(self) -> bytes:
-        """Whatever else the process wrote before it exited (call after it has exited)."""
-        time.sleep(0.05)
+    def rest(self, timeout: float = 10) -> bytes:
+        """Whatever else the process wrote before it exited (call after it has exited): the pipe is read to its end."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the pipe stayed open after the process exited"
         return b"".join(self.lines.queue)
 
 
@@ -81,3 +83,9 @@ def wait_listening(process: subprocess.Popen[bytes], port: int, seconds: float =
             assert process.poll() is None, process.stderr.read() if process.stderr else "the server exited"
             assert time.monotonic() < deadline, "the server did not start listening"
             time.sleep(0.05)
+
+
+def initialize_request(request_id: int = 1, version: str = "2025-06-18") -> dict[str, Any]:
+    """The JSON-RPC `initialize` a host sends first, as raw protocol tests write it."""
+    params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw-host", "version": "1"}}
+    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}

@@ -1,5 +1,6 @@
 """Who may use the bridge and what agents may do: HTTP token, exposure refusal, read-only, tool lists, secrets."""
 
+import json
 import logging
 import subprocess
 import sys
@@ -16,7 +17,15 @@ from lms_mcp.server import build_server
 from lms_mcp.settings import Settings, SettingsError, load_settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
 from lms_mcp.tools import TOOL_NAMES
-from tests.support import child_env, free_port, lms_mcp_command, text_of, wait_listening
+from tests.support import (
+    LineReader,
+    child_env,
+    free_port,
+    initialize_request,
+    lms_mcp_command,
+    text_of,
+    wait_listening,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -121,7 +130,8 @@ async def test_annotations_stay_true(client: Client) -> None:
     destructive = {name for name, a in tools.items() if a and a.destructive_hint}
     assert destructive == {"unload_model", "reset_session"}
     open_world = {name for name, a in tools.items() if a and a.open_world_hint}
-    assert open_world == {"download_model"}
+    # chat reaches remote MCP servers through `integrations`.
+    assert open_world == {"chat", "download_model"}
 
 
 # --- secrets never leak ---------------------------------------------------------------------------
@@ -165,13 +175,38 @@ async def test_tokens_never_appear_in_results_or_logs(caplog: pytest.LogCaptureF
         assert secret not in everything
 
 
-def test_tokens_never_appear_on_the_servers_stderr(sim_url: str) -> None:
-    done = subprocess.run(
+def test_tokens_never_appear_on_the_servers_stderr(sim: Simulator, sim_url: str) -> None:
+    """At DEBUG, with real requests to LM Studio that carry the token, and one call that fails."""
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("list_models", {}),
+        ("chat", {"prompt": "hi", "model": "qwen/qwen3-4b"}),
+        ("chat", {"prompt": "x"}),
+    ]
+    messages: list[dict[str, Any]] = [
+        initialize_request(0),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    ] + [
+        {"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+        for n, (name, arguments) in enumerate(calls, start=1)
+    ]
+    env = child_env(LMSTUDIO_BASE_URL=sim_url, LM_API_TOKEN=LM_TOKEN, LMS_MCP_HTTP_TOKEN=HTTP_TOKEN)
+    with subprocess.Popen(
         [sys.executable, "-m", "lms_mcp", "--log-level", "DEBUG"],
-        input=b"",
-        capture_output=True,
-        timeout=60,
-        env=child_env(LMSTUDIO_BASE_URL=sim_url, LM_API_TOKEN=LM_TOKEN, LMS_MCP_HTTP_TOKEN=HTTP_TOKEN),
-    )
-    assert done.returncode == 0
-    assert LM_TOKEN.encode() not in done.stderr and HTTP_TOKEN.encode() not in done.stderr
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as process:
+        assert process.stdin and process.stdout and process.stderr
+        process.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+        process.stdin.flush()
+        reader = LineReader(process.stdout)
+        answered = {json.loads(reader.next())["id"] for _ in range(len(calls) + 1)}
+        process.stdin.close()
+        assert process.wait(timeout=20) == 0
+        stderr = process.stderr.read()
+    assert answered == {0, 1, 2, 3}
+    upstream = [r for r in sim.requests if r.path.startswith("/api/v1/")]
+    assert upstream and all(r.headers.get("authorization") == f"Bearer {LM_TOKEN}" for r in upstream)
+    assert b"DEBUG" in stderr  # the log really was at its most verbose
+    assert LM_TOKEN.encode() not in stderr and HTTP_TOKEN.encode() not in stderr

@@ -18,7 +18,15 @@ from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
 from lms_mcp.tools import TOOL_NAMES
-from tests.support import LineReader, child_env, free_port, lms_mcp_command, wait_for, wait_listening
+from tests.support import (
+    LineReader,
+    child_env,
+    free_port,
+    initialize_request,
+    lms_mcp_command,
+    wait_for,
+    wait_listening,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -27,16 +35,7 @@ MODEL = "qwen/qwen3-4b"
 
 def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulator) -> None:
     messages: list[dict[str, Any]] = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw-host", "version": "1"},
-            },
-        },
+        initialize_request(),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {
@@ -84,7 +83,7 @@ def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulato
     assert any(m.get("method") == "notifications/progress" for m in received)
     assert by_id[4]["result"]["isError"] is False
     assert by_id[5]["result"]["isError"] is True
-    assert by_id[5]["result"]["content"][0]["text"].startswith("Error executing tool chat: 1 validation error")
+    assert by_id[5]["result"]["content"][0]["text"].startswith("INVALID_ARGUMENT: chat was called with arguments")
     assert b"serving over stdio" in stderr
 
 
@@ -167,12 +166,7 @@ async def test_lm_studio_down_at_start_then_up_recovers_without_restart() -> Non
 def test_stdio_cancellation_aborts_the_upstream_chat(sim_url: str, sim: Simulator) -> None:
     sim.config.reply_tokens = 400
     sim.config.tokens_per_second = 40
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "h", "version": "1"}},
-    }
+    initialize = initialize_request()
     chat = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "chat", "arguments": {"prompt": "x"}}}
     with subprocess.Popen(
         [lms_mcp_command()],

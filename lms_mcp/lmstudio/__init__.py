@@ -15,6 +15,7 @@ from .errors import (
     LMStudioUnreachableError,
     MalformedResponseError,
     ModelNotFoundError,
+    NotLMStudioError,
     NotLMStudioV1Error,
     ServerError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "LMStudioUnreachableError",
     "MalformedResponseError",
     "ModelNotFoundError",
+    "NotLMStudioError",
     "NotLMStudioV1Error",
     "ServerError",
     "normalize_base_url",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import AsyncGenerator, Generator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -15,13 +16,12 @@ from .. import __version__
 from .errors import (
     ConnectionLostError,
     InvalidRequestError,
-    LMStudioError,
     LMStudioTimeoutError,
     LMStudioUnreachableError,
     MalformedResponseError,
+    check_response,
     error_detail,
     error_from_response,
-    is_unexpected_endpoint,
 )
 from .models import (
     ChatCompletion,
@@ -32,6 +32,7 @@ from .models import (
     DownloadRequest,
     EmbeddingsRequest,
     EmbeddingsResponse,
+    ErrorDetail,
     Greeting,
     LoadRequest,
     LoadResponse,
@@ -40,7 +41,9 @@ from .models import (
     UnloadResponse,
     WireModel,
 )
-from .streaming import ChatEnd, ChatEvent, EventParseError, parse_event
+from .streaming import ChatEnd, ChatEvent, ErrorEvent, EventParseError, parse_event
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:1234"
 _API_SUFFIXES = ("/api/v1", "/api/v0", "/v1")
@@ -90,6 +93,8 @@ class LMStudioClient:
         self._timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
         self._transport = transport
         self._http: httpx2.AsyncClient | None = None
+        # (event type, problem) pairs already logged: stream drift is reported once, not once per token.
+        self._drift_logged: set[tuple[str, str]] = set()
 
     @property
     def token_configured(self) -> bool:
@@ -142,27 +147,60 @@ class LMStudioClient:
     async def chat_stream(self, request: ChatRequest) -> AsyncGenerator[ChatEvent]:
         """`POST /api/v1/chat` with `stream: true`, as typed events ending with `ChatEnd`.
 
+        A known event that does not match its documented shape is logged (once per type) and skipped. If the
+        stream breaks off, the `ConnectionLostError` carries the `error` event LM Studio sent before, if any.
         Close the iterator (`contextlib.aclosing`) when stopping early: that aborts the request.
         """
         body = request.model_copy(update={"stream": True}).to_wire()
-        with self._translate_errors():
-            async with self._client().stream("POST", "/api/v1/chat", json=body) as response:
-                content_type = response.headers.get("content-type", "")
-                if response.status_code >= 400 or not content_type.startswith("text/event-stream"):
-                    await response.aread()
-                    raise self._error_for(response, self._json(response))
-                async for sse in httpx2.EventSource(response, max_event_size=None):
-                    try:
-                        event = parse_event(sse.event, sse.data)
-                    except EventParseError as exc:
-                        raise MalformedResponseError(str(exc)) from exc
-                    if event is None:
-                        continue
-                    yield event
-                    # LM Studio may keep the socket open briefly after chat.end.
-                    if isinstance(event, ChatEnd):
+        reported: ErrorDetail | None = None
+        try:
+            with self._translate_errors():
+                async with self._client().stream("POST", "/api/v1/chat", json=body) as response:
+                    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                        await response.aread()
+                        yield self._unstreamed(response)
                         return
-        raise ConnectionLostError("LM Studio closed the chat stream before it finished (no chat.end event)")
+                    async for sse in httpx2.EventSource(response, max_event_size=None):
+                        event = self._stream_event(sse.event, sse.data)
+                        if isinstance(event, ErrorEvent):
+                            reported = event.error
+                        if event is not None:
+                            yield event
+                        # LM Studio may keep the socket open briefly after chat.end.
+                        if isinstance(event, ChatEnd):
+                            return
+        except ConnectionLostError as exc:
+            if reported is None:
+                raise
+            raise ConnectionLostError(f"{exc}, after reporting: {_said(reported)}", detail=reported) from exc
+        lost = "LM Studio closed the chat stream before it finished (no chat.end event)"
+        raise ConnectionLostError(f"{lost}, after reporting: {_said(reported)}" if reported else lost, detail=reported)
+
+    def _unstreamed(self, response: httpx2.Response) -> ChatEnd:
+        """An answer to a streaming request that is not an event stream: an error, or the whole answer at once."""
+        body = check_response(response, token_sent=self.token_configured)
+        if error_detail(body) is not None:
+            raise error_from_response(response, body, token_sent=self.token_configured)
+        return ChatEnd(result=self._parse(ChatResponse, body))
+
+    def _stream_event(self, name: str, data: str) -> ChatEvent | None:
+        try:
+            event = parse_event(name, data)
+        except EventParseError as exc:
+            if name == "chat.end":  # the answer itself: nothing to fall back on
+                raise MalformedResponseError(str(exc)) from exc
+            self._log_drift(name, "malformed", f"{exc}; skipping it")
+            return None
+        if event is not None and event.model_extra:
+            self._log_drift(
+                name, "extra", f"LM Studio sent {name!r} with undocumented fields {sorted(event.model_extra)}"
+            )
+        return event
+
+    def _log_drift(self, name: str, problem: str, message: str) -> None:
+        if (name, problem) not in self._drift_logged:
+            self._drift_logged.add((name, problem))
+            logger.warning("%s (reported once per event type)", message)
 
     async def load_model(self, request: LoadRequest, *, read_timeout: float | None = None) -> LoadResponse:
         """`POST /api/v1/models/load`: blocks, silent, until the model is loaded (seconds to minutes).
@@ -204,32 +242,16 @@ class LMStudioClient:
             timeout = httpx2.Timeout(connect=timeout.connect, read=read_timeout, write=timeout.write, pool=timeout.pool)
         with self._translate_errors():
             response = await self._client().request(method, path, json=body, timeout=timeout)
-        parsed = self._json(response)
-        if response.status_code >= 400 or is_unexpected_endpoint(parsed):
-            raise self._error_for(response, parsed)
-        return parsed
-
-    def _json(self, response: httpx2.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            if response.status_code >= 400:
-                return None
-            raise MalformedResponseError(
-                f"LM Studio answered {response.request.method} {response.request.url.path} "
-                f"with a body that is not JSON: {response.text[:120]!r}"
-            ) from None
-
-    def _error_for(self, response: httpx2.Response, body: Any) -> LMStudioError:
-        return error_from_response(response, body, token_sent=self.token_configured)
+        return check_response(response, token_sent=self.token_configured)
 
     @staticmethod
     def _parse(model: type[ResponseT], body: Any) -> ResponseT:
         try:
             return model.model_validate(body)
         except ValidationError as exc:
-            if error_detail(body) is not None:
-                raise MalformedResponseError(f"LM Studio answered with an error: {error_detail(body)}") from exc
+            detail = error_detail(body)
+            if detail is not None:
+                raise MalformedResponseError(f"LM Studio answered with an error: {_said(detail)}") from exc
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "body"
             raise MalformedResponseError(
@@ -257,6 +279,11 @@ class LMStudioClient:
             raise InvalidRequestError(f"The request cannot be sent to LM Studio: {exc}") from exc
         except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:
             raise ConnectionLostError(f"LM Studio closed the connection mid-response ({_reason(exc)})") from exc
+
+
+def _said(detail: ErrorDetail) -> str:
+    kind = f"{detail.type}: " if detail.type != "unknown" else ""
+    return f"{kind}{detail.message or '(no message)'}"
 
 
 def _reason(exc: Exception) -> str:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-ReasoningSetting = Literal["off", "low", "medium", "high", "on"]
 DownloadStatusName = Literal["downloading", "paused", "completed", "failed", "already_downloaded"]
 
 
@@ -49,13 +48,20 @@ class Capabilities(WireModel):
     reasoning: ReasoningCapability | None = None
 
 
-class InstanceConfig(WireModel):
+class LoadSettings(BaseModel):
+    """The settings a model is loaded with: asked for in a load, echoed back, shown per instance."""
+
+    model_config = ConfigDict(defer_build=True)
+
     context_length: int | None = None
     eval_batch_size: int | None = None
-    parallel: int | None = None
     flash_attention: bool | None = None
     num_experts: int | None = None
     offload_kv_cache_to_gpu: bool | None = None
+
+
+class InstanceConfig(LoadSettings, WireModel):
+    parallel: int | None = None
 
 
 class LoadedInstance(WireModel):
@@ -88,22 +94,13 @@ class ModelList(WireModel):
 # --- POST /api/v1/models/load, /unload ------------------------------------------------------------
 
 
-class LoadRequest(RequestModel):
+class LoadRequest(LoadSettings, RequestModel):
     model: str
-    context_length: int | None = None
-    eval_batch_size: int | None = None
-    flash_attention: bool | None = None
-    num_experts: int | None = None
-    offload_kv_cache_to_gpu: bool | None = None
     echo_load_config: bool | None = None
 
 
-class LoadConfig(WireModel):
-    context_length: int | None = None
-    eval_batch_size: int | None = None
-    flash_attention: bool | None = None
-    num_experts: int | None = None
-    offload_kv_cache_to_gpu: bool | None = None
+class LoadConfig(LoadSettings, WireModel):
+    pass
 
 
 class LoadResponse(WireModel):
@@ -188,7 +185,8 @@ class ChatRequest(RequestModel):
     min_p: float | None = None
     repeat_penalty: float | None = None
     max_output_tokens: int | None = None
-    reasoning: ReasoningSetting | None = None
+    # Per model: the listing names the allowed values (off, low, medium, high, xhigh, on, ...).
+    reasoning: str | None = None
     context_length: int | None = None
     store: bool | None = None
     previous_response_id: str | None = None
@@ -282,12 +280,24 @@ class ChatResponse(WireModel):
 
 
 class ErrorDetail(WireModel):
-    """LM Studio's native error object: `{"type", "message", "code"?, "param"?}`."""
+    """LM Studio's native error object: `{"type", "message", "code"?, "param"?}`.
+
+    Tolerant of other shapes (a numeric `code`, a null `type`): an error's text must never be lost to validation.
+    """
 
     type: str = "unknown"
     message: str = ""
     code: str | None = None
     param: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        fields = cast(dict[str, Any], value)
+        text = {key: str(fields[key]) for key in ("type", "message", "code", "param") if fields.get(key) is not None}
+        return {**fields, **text}
 
 
 # --- POST /v1/chat/completions (OpenAI-compatible; the only route with JSON-schema answers) -------
@@ -334,14 +344,21 @@ class CompletionRequest(RequestModel):
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    min_p: float | None = None
     repeat_penalty: float | None = None
     max_tokens: int | None = None
+    # LM Studio's switch for thinking on this route: "none" turns it off; a level the model lacks is not an error.
+    reasoning_effort: str | None = None
     response_format: ResponseFormat | None = None
 
 
 class CompletionChoiceMessage(WireModel):
     role: str = "assistant"
     content: str | None = None
+    # Thinking text: `reasoning` (gpt-oss, LM Studio 0.3.23+) or `reasoning_content` (when LM Studio's developer
+    # setting separates it). Some builds put a json_schema answer here and leave `content` empty.
+    reasoning_content: str | None = None
+    reasoning: str | None = None
 
 
 class CompletionChoice(WireModel):

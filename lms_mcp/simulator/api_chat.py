@@ -13,10 +13,10 @@ from starlette.responses import Response
 
 from lms_mcp.simulator.catalog import ModelEntry
 from lms_mcp.simulator.chat_run import ChatPlan, ChatRun, ToolScript, claim_instance
-from lms_mcp.simulator.errors import ApiError, invalid_request, lms_error, model_not_found
+from lms_mcp.simulator.errors import ApiError, invalid_request, model_not_found
 from lms_mcp.simulator.faults import FaultInjector
 from lms_mcp.simulator.generation import tool_output_text, user_text_of
-from lms_mcp.simulator.responses import EventStreamResponse, LMStudioJSONResponse, sse_frames
+from lms_mcp.simulator.responses import LMStudioJSONResponse, sse_frames, stream_response
 from lms_mcp.simulator.schemas import (
     ChatRequest,
     EphemeralMcpIntegration,
@@ -34,6 +34,7 @@ _PLUGIN_ID = re.compile(r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9._-]*$")
 DEFAULT_TOOL = "search"
 # HTTP status for errors found after the chat started, when the client did not ask for a stream.
 _LATE_ERROR_STATUS = {"mcp_connection_error": 400, "plugin_connection_error": 400}
+CONTINUED_SYSTEM_PROMPT_ERROR = "Only user, assistant and tool roles are supported, got system"
 
 
 class ChatApi:
@@ -55,15 +56,7 @@ class ChatApi:
             error_message=error_fault.message if error_fault else "",
         )
         if body.stream:
-            drop = self.faults.take(path, {"drop_stream"})
-            stall = self.faults.take(path, {"stall_stream"})
-            return EventStreamResponse(
-                sse_frames(run.events()),
-                on_close=run.close,
-                drop_after=drop.after_events if drop else None,
-                stall_after=stall.after_events if stall else None,
-                stall_seconds=stall.delay if stall else 0.0,
-            )
+            return stream_response(sse_frames(run.events()), on_close=run.close, faults=self.faults, path=path)
         return await _complete(run)
 
     def _plan(self, body: ChatRequest) -> ChatPlan:
@@ -133,15 +126,15 @@ class ChatApi:
                 param="previous_response_id",
                 status=404,
             )
-        if body.system_prompt is not None:
-            # Observed LM Studio behaviour: a system prompt on a continued thread fails inside the server.
-            raise lms_error(
-                500,
-                "internal_error",
-                "Cannot set a system prompt when continuing from a previous response: "
-                "the conversation already has one.",
-            )
-        return list(history)
+        if body.system_prompt is None:
+            return list(history)
+        if self.state.config.build.system_prompt_on_continuation_fails:
+            # LM Studio 0.4.20 (lmstudio-bug-tracker#2219, lmstudio-ai/lms#611): the stored history plus a new system
+            # message reaches a check that allows no system role, and the request fails inside the server. The
+            # body's shape is not in the reports beyond its message, which is all this sends.
+            raise ApiError(500, {"error": {"message": CONTINUED_SYSTEM_PROMPT_ERROR}})
+        # Builds without that failure take the new system prompt in place of the stored one.
+        return [Message("system", body.system_prompt), *(m for m in history if m.role != "system")]
 
 
 def _reasoning_enabled(entry: ModelEntry, requested: str | None) -> bool:
@@ -149,9 +142,13 @@ def _reasoning_enabled(entry: ModelEntry, requested: str | None) -> bool:
     if requested is not None:
         allowed = capability.allowed_options if capability else []
         if requested not in allowed:
-            listed = ", ".join(f"'{option}'" for option in allowed) or "none (the model has no reasoning setting)"
+            # Verbatim wording of LM Studio 0.4.21 (a live HTTP 400 for gpt-oss with "off"); for a model without
+            # reasoning settings the list is empty, which is inferred.
+            listed = ", ".join(f"'{option}'" for option in allowed) or "none"
             raise invalid_request(
-                f"Reasoning option '{requested}' is not supported by model '{entry.key}'. Allowed values: {listed}.",
+                f"Reasoning setting '{requested}' is not supported by model '{entry.key}'. Supported settings: "
+                f"{listed}.",
+                code="invalid_value",
                 param="reasoning",
             )
     if capability is None:

@@ -22,7 +22,12 @@ class ModelsApi:
 
     async def list_models(self, request: Request) -> Response:
         self.state.refresh()
-        return LMStudioJSONResponse({"models": [entry.to_json() for entry in self.state.models()]})
+        build = self.state.config.build
+        models = [
+            entry.to_json(reasoning=build.lists_reasoning, parallel=build.lists_parallel)
+            for entry in self.state.models()
+        ]
+        return LMStudioJSONResponse({"models": models})
 
     async def list_openai_models(self, request: Request) -> Response:
         self.state.refresh()

@@ -4,6 +4,8 @@ The bridge uses it for what the native API lacks: answers constrained to a JSON 
 A turn runs through the same `ChatRun` as `/api/v1/chat`, so JIT loading, pacing and the output budget behave
 alike; only the request and response shapes are OpenAI's. Plain answers are the native route's reply words;
 structured answers are a document generated from the schema, spoiled on purpose if `config.json_mode` says so.
+Models with reasoning settings think first (in `reasoning_content`, or `reasoning` for gpt-oss) unless
+`reasoning_effort` is "none" or a schema constrains the answer; the profile decides the build-specific quirks.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lms_mcp.simulator.api_models import openai_ids
+from lms_mcp.simulator.catalog import ModelEntry
 from lms_mcp.simulator.chat_run import ChatPlan, ChatRun, claim_instance
 from lms_mcp.simulator.config import JsonMode
 from lms_mcp.simulator.errors import ApiError, openai_error, openai_model_not_found
 from lms_mcp.simulator.faults import FaultInjector
 from lms_mcp.simulator.generation import text_tokens
 from lms_mcp.simulator.openai_request import CompletionRequest, parse_completion_request
-from lms_mcp.simulator.responses import EventStreamResponse, LMStudioJSONResponse, data_frame
+from lms_mcp.simulator.responses import LMStudioJSONResponse, data_frame, stream_response
 from lms_mcp.simulator.schemas import parse_json
 from lms_mcp.simulator.state import LoadOptions, State
 from lms_mcp.simulator.structured import SchemaError, generate, violate
@@ -38,11 +41,16 @@ _ID_LENGTH = 21
 
 @dataclass(frozen=True)
 class _Completion:
-    """What every chunk or response of one completion repeats."""
+    """What every chunk or response of one completion repeats, and where its text goes."""
 
     id: str
     created: int
     model: str
+    # The message field thinking text goes in: `reasoning` for gpt-oss (LM Studio 0.3.23 changelog), else
+    # `reasoning_content` (the developer setting that separates it, as in every 0.4.x report).
+    reasoning_field: str
+    # The builds that put a reasoning model's json_schema answer in `reasoning_content`, leaving `content` "".
+    answer_in_reasoning: bool
 
     def envelope(self, kind: str) -> dict[str, Any]:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
@@ -55,25 +63,22 @@ class OpenAIChatApi:
 
     async def chat_completions(self, request: Request) -> Response:
         self.state.refresh()
-        body = parse_completion_request(parse_json(await request.body()))
+        build = self.state.config.build
+        body = parse_completion_request(parse_json(await request.body()), refuse_webp=build.refuses_webp)
         plan = self._plan(body)
         run = ChatRun(plan, self.state, self.state.config)
         completion = _Completion(
             id="chatcmpl-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH)),
             created=int(time.time()),
             model=plan.entry.key,
+            reasoning_field="reasoning" if plan.entry.architecture == "gpt-oss" else "reasoning_content",
+            answer_in_reasoning=body.json_schema is not None
+            and build.structured_in_reasoning
+            and _thinks(plan.entry, body.reasoning_effort, none_disables=False),
         )
         if body.stream:
-            path = request.url.path
-            drop = self.faults.take(path, {"drop_stream"})
-            stall = self.faults.take(path, {"stall_stream"})
-            return EventStreamResponse(
-                _chunks(run, completion, include_usage=body.include_usage),
-                on_close=run.close,
-                drop_after=drop.after_events if drop else None,
-                stall_after=stall.after_events if stall else None,
-                stall_seconds=stall.delay if stall else 0.0,
-            )
+            frames = _chunks(run, completion, include_usage=body.include_usage)
+            return stream_response(frames, on_close=run.close, faults=self.faults, path=request.url.path)
         return await _complete(run, completion)
 
     def _plan(self, body: CompletionRequest) -> ChatPlan:
@@ -110,13 +115,29 @@ class OpenAIChatApi:
             user=user,
             system_prompt=system_prompt,
             turn=turn,
-            reasoning=False,
+            # A json_schema constrains the whole output, so nothing is left to think in (API.md §8; a schema on the
+            # wire reports 0 reasoning tokens).
+            reasoning=reply is None and _thinks(entry, body.reasoning_effort),
             max_output_tokens=body.max_tokens,
             tool=None,
             store=False,
             pending=pending,
             reply=reply,
         )
+
+
+def _thinks(entry: ModelEntry, effort: str | None, *, none_disables: bool = True) -> bool:
+    """Whether a model reasons on this route for a `reasoning_effort`.
+
+    "none" turns thinking off (lmstudio-bug-tracker#2057); "off" is accepted and ignored (#2413); a level the model
+    lacks is no error, LM Studio falls back to the model's "on" (#2284).
+    """
+    capability = entry.reasoning
+    if capability is None or (effort == "none" and none_disables):
+        return False
+    if effort in (None, "none", "off"):
+        return capability.default != "off"
+    return True
 
 
 def _structured_answer(schema: object, seed: str, mode: JsonMode) -> str:
@@ -142,13 +163,19 @@ def _finish_reason(run: ChatRun) -> str:
     return "length" if run.cut_short else "stop"
 
 
-def _usage(result: dict[str, Any], run: ChatRun) -> dict[str, int]:
-    prompt = int(result["stats"]["input_tokens"])
-    return {"prompt_tokens": prompt, "completion_tokens": run.message_count, "total_tokens": prompt + run.message_count}
+def _usage(run: ChatRun, prompt: int) -> dict[str, Any]:
+    # LM Studio counts thinking in completion_tokens and reports it apart, like OpenAI.
+    completion = run.reasoning_count + run.message_count
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "completion_tokens_details": {"reasoning_tokens": run.reasoning_count},
+    }
 
 
-def _message_text(result: dict[str, Any]) -> str:
-    return next((str(item["content"]) for item in reversed(result["output"]) if item["type"] == "message"), "")
+def _joined(result: dict[str, Any], kind: str) -> str:
+    return "".join(str(item["content"]) for item in result["output"] if item["type"] == kind)
 
 
 def _server_error(error: dict[str, Any]) -> dict[str, Any]:
@@ -160,18 +187,23 @@ async def _complete(run: ChatRun, completion: _Completion) -> Response:
     if error is not None:
         raise ApiError(500, _server_error(error))
     result = outcome or {}
-    message = {"role": "assistant", "content": _message_text(result)}
+    content, reasoning = _joined(result, "message"), _joined(result, "reasoning")
+    if completion.answer_in_reasoning:
+        content, reasoning = "", content
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning:
+        message[completion.reasoning_field] = reasoning
     choice = {"index": 0, "logprobs": None, "finish_reason": _finish_reason(run), "message": message}
     body = completion.envelope("chat.completion") | {
         "choices": [choice],
-        "usage": _usage(result, run),
+        "usage": _usage(run, int(result["stats"]["input_tokens"])),
         "system_fingerprint": completion.model,
     }
     return LMStudioJSONResponse(body)
 
 
 async def _chunks(run: ChatRun, completion: _Completion, *, include_usage: bool) -> AsyncGenerator[bytes]:
-    """Standard OpenAI streaming: a role chunk, content chunks, a finish chunk, optionally usage, then [DONE]."""
+    """Standard OpenAI streaming: a role chunk, thinking and content chunks, a finish chunk, maybe usage, [DONE]."""
 
     def chunk(delta: dict[str, Any], finish_reason: str | None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
@@ -179,14 +211,19 @@ async def _chunks(run: ChatRun, completion: _Completion, *, include_usage: bool)
             completion.envelope("chat.completion.chunk") | {"system_fingerprint": completion.model, "choices": [choice]}
         )
 
+    answer_field = "reasoning_content" if completion.answer_in_reasoning else "content"
     result: dict[str, Any] = {}
+    started = False
     async with aclosing(run.events()) as events:
         async for event in events:
             match event["type"]:
-                case "message.start":
+                case "reasoning.start" | "message.start" if not started:
+                    started = True
                     yield chunk({"role": "assistant", "content": ""}, None)
+                case "reasoning.delta":
+                    yield chunk({completion.reasoning_field: event["content"]}, None)
                 case "message.delta":
-                    yield chunk({"content": event["content"]}, None)
+                    yield chunk({answer_field: event["content"]}, None)
                 case "error":
                     yield data_frame(_server_error(event["error"]))
                     return
@@ -196,7 +233,7 @@ async def _chunks(run: ChatRun, completion: _Completion, *, include_usage: bool)
                     pass  # load and prompt-processing progress have no OpenAI counterpart
     yield chunk({}, _finish_reason(run))
     if include_usage:
-        usage = _usage(result, run)
+        usage = _usage(run, int(result["stats"]["input_tokens"]))
         yield data_frame(
             completion.envelope("chat.completion.chunk")
             | {"system_fingerprint": completion.model, "choices": [], "usage": usage}

@@ -27,20 +27,18 @@ class LoadedInstance:
     jit: bool = False
     last_used: float = 0.0
 
-    def to_json(self, model_type: ModelType) -> dict[str, Any]:
+    def to_json(self, model_type: ModelType, *, parallel: bool = True) -> dict[str, Any]:
         if model_type == "embedding":
             return {"id": self.id, "config": {"context_length": self.context_length}}
-        return {
-            "id": self.id,
-            "config": {
-                "context_length": self.context_length,
-                "eval_batch_size": self.eval_batch_size,
-                "parallel": self.parallel,
-                "flash_attention": self.flash_attention,
-                "num_experts": self.num_experts,
-                "offload_kv_cache_to_gpu": self.offload_kv_cache_to_gpu,
-            },
+        config: dict[str, Any] = {"context_length": self.context_length, "eval_batch_size": self.eval_batch_size}
+        if parallel:
+            config["parallel"] = self.parallel
+        config |= {
+            "flash_attention": self.flash_attention,
+            "num_experts": self.num_experts,
+            "offload_kv_cache_to_gpu": self.offload_kv_cache_to_gpu,
         }
+        return {"id": self.id, "config": config}
 
 
 @dataclass
@@ -72,6 +70,8 @@ class ModelEntry:
     variants: list[str] = field(default_factory=lambda: list[str]())
     # None for dense models; MoE models report their expert count in the load config.
     num_experts: int | None = None
+    # False: an LLM listed with no `capabilities` at all, as a live LM Studio 0.4.21 listed one side-loaded model.
+    lists_capabilities: bool = True
     default_context_length: int = 4096
     loaded_instances: list[LoadedInstance] = field(default_factory=lambda: list[LoadedInstance]())
 
@@ -80,7 +80,17 @@ class ModelEntry:
         own = f"{self.key}@{self.quantization.lower()}" if self.quantization else None
         return [*self.variants, *([own] if own and own not in self.variants else [])]
 
-    def to_json(self) -> dict[str, Any]:
+    def _capabilities(self, reasoning: bool) -> dict[str, Any]:
+        capabilities: dict[str, Any] = {"vision": self.vision, "trained_for_tool_use": self.trained_for_tool_use}
+        if self.reasoning is not None and reasoning:
+            capabilities["reasoning"] = {
+                "allowed_options": list(self.reasoning.allowed_options),
+                "default": self.reasoning.default,
+            }
+        return capabilities
+
+    def to_json(self, *, reasoning: bool = True, parallel: bool = True) -> dict[str, Any]:
+        """The `/api/v1/models` entry; `reasoning` and `parallel` say whether the build lists those fields."""
         quantization = (
             None
             if self.quantization is None and self.bits_per_weight is None
@@ -98,18 +108,13 @@ class ModelEntry:
             "quantization": quantization,
             "size_bytes": self.size_bytes,
             "params_string": self.params_string,
-            "loaded_instances": [instance.to_json(self.type) for instance in self.loaded_instances],
+            "loaded_instances": [instance.to_json(self.type, parallel=parallel) for instance in self.loaded_instances],
             "max_context_length": self.max_context_length,
             "format": self.format,
         }
         if self.type == "llm":
-            capabilities: dict[str, Any] = {"vision": self.vision, "trained_for_tool_use": self.trained_for_tool_use}
-            if self.reasoning is not None:
-                capabilities["reasoning"] = {
-                    "allowed_options": list(self.reasoning.allowed_options),
-                    "default": self.reasoning.default,
-                }
-            body["capabilities"] = capabilities
+            if self.lists_capabilities:
+                body["capabilities"] = self._capabilities(reasoning)
             body["description"] = self.description
         if self.variants:
             body["variants"] = list(self.variants)
@@ -192,6 +197,25 @@ def deepseek() -> ModelEntry:
     )
 
 
+def qwen_xhigh() -> ModelEntry:
+    """A model whose reasoning levels include "xhigh", its default: as a live LM Studio 0.4.21 listed one."""
+    return ModelEntry(
+        key="qwen/qwen3.8-27b",
+        type="llm",
+        publisher="qwen",
+        display_name="Qwen3.8 27B",
+        architecture="qwen35",
+        quantization="4bit",
+        bits_per_weight=4,
+        size_bytes=22810000000,
+        params_string="27B",
+        max_context_length=262144,
+        format="mlx",
+        trained_for_tool_use=True,
+        reasoning=Reasoning(allowed_options=["off", "low", "medium", "xhigh", "on"], default="xhigh"),
+    )
+
+
 def nomic_embed() -> ModelEntry:
     return ModelEntry(
         key="text-embedding-nomic-embed-text-v1.5",
@@ -243,7 +267,7 @@ def gpt_oss() -> ModelEntry:
 
 def default_catalog() -> list[ModelEntry]:
     """The downloaded models a fresh simulator lists; only Gemma is loaded."""
-    return [gemma(), qwen(), deepseek(), nomic_embed()]
+    return [gemma(), qwen(), deepseek(), nomic_embed(), qwen_xhigh()]
 
 
 def default_downloadable() -> list[Downloadable]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import get_args
 
 from lms_mcp.simulator.config import JsonMode, SimulatorConfig
+from lms_mcp.simulator.profiles import DEFAULT_PROFILE, PROFILE_NAMES, profiles_help
 from lms_mcp.simulator.serve import bind_socket, serve_forever
 from lms_mcp.simulator.simulator import Simulator
 
@@ -21,6 +22,13 @@ logger = logging.getLogger("lms_mcp.simulator")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The simulator's options, for this CLI and for a `simulate` subcommand elsewhere."""
+    parser.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        default=DEFAULT_PROFILE,
+        metavar="NAME",
+        help="the LM Studio build to play, listed below (default: %(default)s)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=1234, help="port to listen on; 0 picks a free one (default: 1234)")
     parser.add_argument("--load-time", type=float, default=1.0, help="seconds a model load takes (default: 1.0)")
@@ -48,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
+        profile=args.profile,
         load_time=args.load_time,
         tokens_per_second=args.tokens_per_second or None,
         time_to_first_token=args.time_to_first_token,
@@ -67,13 +76,18 @@ def run(args: argparse.Namespace) -> int:
         logger.error("cannot listen on %s:%s: %s", args.host, args.port, exc)
         return 1
     host, port = sock.getsockname()[:2]
-    logger.info("LM Studio simulator listening on http://%s:%s", host, port)
+    logger.info("LM Studio simulator (profile %s) listening on http://%s:%s", args.profile, host, port)
     serve_forever(simulator.app, sock)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lms_mcp.simulator", description="Simulated LM Studio server.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lms_mcp.simulator",
+        description="Simulated LM Studio server.",
+        epilog=f"profiles (--profile): real LM Studio builds, as reported\n{profiles_help()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lms_mcp.simulator.catalog import Downloadable, ModelEntry, default_catalog, default_downloadable
+from lms_mcp.simulator.profiles import DEFAULT_PROFILE, Profile, profile_named
 
 # How /v1/chat/completions answers a json_schema response_format: a document that validates (what LM Studio's
 # grammar-constrained sampling guarantees), JSON cut off halfway, or JSON that parses but breaks the schema.
@@ -14,6 +15,8 @@ JsonMode = Literal["valid", "invalid_json", "schema_violation"]
 
 @dataclass
 class SimulatorConfig:
+    # Which LM Studio build to play (profiles.PROFILE_NAMES); may be switched while the simulator runs.
+    profile: str = DEFAULT_PROFILE
     catalog: list[ModelEntry] = field(default_factory=default_catalog)
     downloadable: list[Downloadable] = field(default_factory=default_downloadable)
     # Extra generated LLM entries appended to the catalog, for tests of many models.
@@ -37,3 +40,11 @@ class SimulatorConfig:
     allow_ephemeral_mcp: bool = False
     allow_mcp_json: bool = False
     json_mode: JsonMode = "valid"
+
+    def __post_init__(self) -> None:
+        profile_named(self.profile)
+
+    @property
+    def build(self) -> Profile:
+        """The behaviour of the profile being played."""
+        return profile_named(self.profile)

@@ -52,6 +52,13 @@ class FaultInjector:
         message: str | None = None,
         body: bytes = DEFAULT_MALFORMED_BODY,
     ) -> Fault:
+        """Script a fault for the next `times` matching requests (None: until `clear`).
+
+        http_500 (message), malformed_json (body), slow_headers (delay) apply to any request on `route`
+        (None = every route). drop_stream (after_events) and stall_stream (after_events, delay) apply only to
+        streaming chats (`/api/v1/chat`, `/v1/chat/completions`); error_event (after_tokens, message) only to
+        streaming `/api/v1/chat`.
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
         if times is not None and times < 1:

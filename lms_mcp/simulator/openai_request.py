@@ -16,17 +16,20 @@ from lms_mcp.simulator.state import Message
 
 # Observed verbatim, as a bare string rather than an error object (API.md §3.4).
 RESPONSE_FORMAT_ERROR = "'response_format.type' must be 'json_schema' or 'text'"
+# Observed verbatim for every image URL LM Studio will not take: remote URLs, and WebP data URLs on the builds that
+# refuse them (lmstudio-bug-tracker#1027, #1752, #1839; cline/cline#9902 shows the HTTP 400).
+IMAGE_URL_ERROR = "'url' field must be a base64 encoded image."
 _ROLES: dict[object, Literal["system", "user", "assistant"]] = {
     "system": "system",
     "user": "user",
     "assistant": "assistant",
 }
-_DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,(?P<data>[A-Za-z0-9+/]+={0,2})$")
+_DATA_URL = re.compile(r"^data:image/(?P<format>[A-Za-z0-9.+-]+);base64,(?P<data>[A-Za-z0-9+/]+={0,2})$")
 # Documented or commonly sent sampling and server options: accepted and type-checked, but they do not change
 # the deterministic answer.
 _NUMBER_FIELDS = ("temperature", "top_p", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty")
 _INTEGER_FIELDS = ("top_k", "seed", "ttl")
-_STRING_FIELDS = ("reasoning_effort", "draft_model")
+_STRING_FIELDS = ("draft_model",)
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,12 @@ class CompletionRequest:
     include_usage: bool
     # The JSON Schema the answer must follow; None for plain text.
     json_schema: object | None
+    # LM Studio's thinking switch on this route ("none" turns it off); None when not sent.
+    reasoning_effort: str | None = None
 
 
-def parse_completion_request(raw: object) -> CompletionRequest:
+def parse_completion_request(raw: object, *, refuse_webp: bool = False) -> CompletionRequest:
+    """The request, checked like LM Studio checks it; `refuse_webp` plays the builds that refuse WebP images."""
     if not isinstance(raw, dict):
         raise openai_error(400, "Request body must be a JSON object.")
     body = cast(dict[str, object], raw)
@@ -55,15 +61,16 @@ def parse_completion_request(raw: object) -> CompletionRequest:
     include_usage = _optional(_object(stream_options), "include_usage", bool, "a boolean")
     return CompletionRequest(
         model=model,
-        messages=_messages(body.get("messages")),
+        messages=_messages(body.get("messages"), refuse_webp),
         max_tokens=_max_tokens(body.get("max_tokens")),
         stream=bool(_optional(body, "stream", bool, "a boolean")),
         include_usage=bool(include_usage),
         json_schema=_json_schema(body.get("response_format")),
+        reasoning_effort=_optional(body, "reasoning_effort", str, "a string"),
     )
 
 
-def _messages(value: object) -> list[Message]:
+def _messages(value: object, refuse_webp: bool) -> list[Message]:
     if value is None:
         raise openai_error(400, "'messages' is required.", param="messages", code="missing_required_parameter")
     if not isinstance(value, list) or not value:
@@ -77,14 +84,14 @@ def _messages(value: object) -> list[Message]:
         role = _ROLES.get(fields.get("role"))
         if role is None:
             raise openai_error(400, f"'{where}.role' must be 'system', 'user' or 'assistant'.", param="messages")
-        text, images = _content(fields.get("content"), where, role)
+        text, images = _content(fields.get("content"), where, role, refuse_webp)
         messages.append(Message(role, text, images))
     if not any(message.role == "user" for message in messages):
         raise openai_error(400, "'messages' must contain a user message.", param="messages")
     return messages
 
 
-def _content(value: object, where: str, role: str) -> tuple[str, int]:
+def _content(value: object, where: str, role: str, refuse_webp: bool) -> tuple[str, int]:
     """The message text (text parts joined like native `input` items) and its number of images."""
     if isinstance(value, str):
         return value, 0
@@ -100,7 +107,7 @@ def _content(value: object, where: str, role: str) -> tuple[str, int]:
         if kind == "text" and isinstance(fields.get("text"), str):
             texts.append(cast(str, fields["text"]))
         elif kind == "image_url":
-            _check_image(_object(fields.get("image_url")).get("url"), f"{where}.content[{index}]")
+            _check_image(_object(fields.get("image_url")).get("url"), refuse_webp)
             images += 1
         else:
             raise openai_error(
@@ -112,16 +119,14 @@ def _content(value: object, where: str, role: str) -> tuple[str, int]:
     return user_text_of(texts), images
 
 
-def _check_image(url: object, where: str) -> None:
+def _check_image(url: object, refuse_webp: bool) -> None:
     match = _DATA_URL.match(url) if isinstance(url, str) else None
     try:
         ok = match is not None and bool(base64.b64decode(match["data"], validate=True))
     except binascii.Error:
         ok = False
-    if not ok:
-        raise openai_error(
-            400, f"'{where}.image_url.url' must be a base64 data URL (data:image/...;base64,...).", param="messages"
-        )
+    if not ok or (refuse_webp and match is not None and match["format"].lower() == "webp"):
+        raise ApiError(400, {"error": IMAGE_URL_ERROR})
 
 
 def _max_tokens(value: object) -> int | None:

@@ -11,6 +11,8 @@ import anyio
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from lms_mcp.simulator.faults import FaultInjector
+
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
@@ -82,3 +84,18 @@ class EventStreamResponse(Response):
         finally:
             self.on_close()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def stream_response(
+    frames: AsyncGenerator[bytes], *, on_close: Callable[[], None], faults: FaultInjector, path: str
+) -> EventStreamResponse:
+    """An event stream of `frames`, broken the way a drop_stream or stall_stream fault for `path` says."""
+    drop = faults.take(path, {"drop_stream"})
+    stall = faults.take(path, {"stall_stream"})
+    return EventStreamResponse(
+        frames,
+        on_close=on_close,
+        drop_after=drop.after_events if drop else None,
+        stall_after=stall.after_events if stall else None,
+        stall_seconds=stall.delay if stall else 0.0,
+    )

@@ -27,7 +27,8 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from lms_mcp.simulator.errors import invalid_request
 
-ReasoningOption = Literal["off", "low", "medium", "high", "on"]
+# Which of these a model accepts is per model (`capabilities.reasoning.allowed_options`); "xhigh" exists on some.
+ReasoningOption = Literal["off", "low", "medium", "high", "xhigh", "on"]
 
 
 class _Null:

@@ -6,7 +6,8 @@ from starlette.applications import Starlette
 
 from lms_mcp.simulator.app import build_app
 from lms_mcp.simulator.config import SimulatorConfig
-from lms_mcp.simulator.faults import DEFAULT_MALFORMED_BODY, Fault, FaultInjector, FaultKind
+from lms_mcp.simulator.faults import FaultInjector
+from lms_mcp.simulator.profiles import profile_named
 from lms_mcp.simulator.recording import Recorder, RequestRecord
 from lms_mcp.simulator.state import State
 
@@ -14,10 +15,16 @@ from lms_mcp.simulator.state import State
 class Simulator:
     """A stand-in LM Studio server. Serve `app` in-process (ASGI transport) or over a socket (`serve_in_thread`)."""
 
-    def __init__(self, config: SimulatorConfig | None = None) -> None:
+    def __init__(self, config: SimulatorConfig | None = None, *, profile: str | None = None) -> None:
+        """`profile` (one of PROFILE_NAMES) picks the LM Studio build to play; it overrides `config.profile`."""
         self._config = config if config is not None else SimulatorConfig()
+        if profile is not None:
+            profile_named(profile)
+            self._config.profile = profile
         self.state = State(self._config)
         self.faults = FaultInjector()
+        # Script a fault: see FaultInjector.inject for the kinds and their knobs.
+        self.inject = self.faults.inject
         self.recorder = Recorder()
         self.app: Starlette = build_app(self.state, self.faults, self.recorder)
 
@@ -41,36 +48,6 @@ class Simulator:
     def reset_stats(self) -> None:
         """Forget recorded requests and restart the concurrency high-water mark from what is in flight now."""
         self.recorder.reset()
-
-    def inject(
-        self,
-        kind: FaultKind,
-        *,
-        route: str | None = None,
-        times: int | None = 1,
-        delay: float = 1.0,
-        after_events: int = 1,
-        after_tokens: int = 1,
-        message: str | None = None,
-        body: bytes = DEFAULT_MALFORMED_BODY,
-    ) -> Fault:
-        """Script a fault for the next `times` matching requests (None: until `clear_faults`).
-
-        http_500 (message), malformed_json (body), slow_headers (delay) apply to any request on `route`
-        (None = every route). drop_stream (after_events) and stall_stream (after_events, delay) apply only to
-        streaming chats (`/api/v1/chat`, `/v1/chat/completions`); error_event (after_tokens, message) only to
-        streaming `/api/v1/chat`.
-        """
-        return self.faults.inject(
-            kind,
-            route=route,
-            times=times,
-            delay=delay,
-            after_events=after_events,
-            after_tokens=after_tokens,
-            message=message,
-            body=body,
-        )
 
     def clear_faults(self) -> None:
         self.faults.clear()

@@ -1,17 +1,27 @@
-"""The MCP tools. Each module registers its tools on the server it is given."""
+"""The MCP tools: every tool is declared here once, with its title and annotation preset."""
 
 from mcp.server.mcpserver import MCPServer
 
 from ..app_state import AppState
 from ..tool_names import CORE_TOOLS, TOOL_NAMES
 from . import chat, downloads, embed, manage, sessions
+from .registry import ACTS, ENSURES, READS, REMOVES, ToolSpec, reaching_out, register
 
-__all__ = ["CORE_TOOLS", "TOOL_NAMES", "register_tools"]
+__all__ = ["CORE_TOOLS", "TOOLS", "TOOL_NAMES", "register_tools"]
+
+TOOLS = (
+    # chat can reach remote MCP servers through `integrations`.
+    ToolSpec(chat.chat, "Ask a local model", reaching_out(ACTS)),
+    ToolSpec(manage.list_models, "List LM Studio models", READS),
+    ToolSpec(manage.load_model, "Load a model", ENSURES),
+    ToolSpec(manage.unload_model, "Unload a model", REMOVES),
+    ToolSpec(downloads.download_model, "Download a model", reaching_out(ACTS)),
+    ToolSpec(downloads.download_status, "Check a model download", READS),
+    ToolSpec(embed.embed, "Embed texts", READS),
+    ToolSpec(sessions.list_sessions, "List chat sessions", READS),
+    ToolSpec(sessions.reset_session, "Reset a chat session", REMOVES),
+)
 
 
-def register_tools(server: MCPServer[AppState]) -> None:
-    chat.register(server)
-    manage.register(server)
-    downloads.register(server)
-    embed.register(server)
-    sessions.register(server)
+def register_tools(server: MCPServer[AppState], enabled: tuple[str, ...] = TOOL_NAMES) -> None:
+    register(server, TOOLS, enabled)

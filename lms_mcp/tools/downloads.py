@@ -5,13 +5,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..app_state import AppState
 from ..lmstudio.models import DownloadJob, DownloadRequest
-from .errors import reports_errors
 from .results import human_bytes, tool_result
 
 
@@ -116,60 +115,46 @@ async def follow(ctx: Context[AppState], job: DownloadJob, wait_seconds: float) 
     return job
 
 
-def register(server: MCPServer[AppState]) -> None:
-    @server.tool(
-        title="Download a model",
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+async def download_model(
+    ctx: Context[AppState],
+    model: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="LM Studio catalog id (e.g. 'ibm/granite-4-micro') or an exact Hugging Face URL "
+            "(e.g. 'https://huggingface.co/lmstudio-community/gpt-oss-20b-GGUF')",
         ),
-    )
-    @reports_errors
-    async def download_model(
-        ctx: Context[AppState],
-        model: Annotated[
-            str,
-            Field(
-                min_length=1,
-                description="LM Studio catalog id (e.g. 'ibm/granite-4-micro') or an exact Hugging Face URL "
-                "(e.g. 'https://huggingface.co/lmstudio-community/gpt-oss-20b-GGUF')",
-            ),
-        ],
-        quantization: Annotated[
-            str | None, Field(min_length=1, description="Quantization such as 'Q4_K_M' (Hugging Face URLs only)")
-        ] = None,
-        wait_seconds: WaitSeconds = 0,
-    ) -> Annotated[CallToolResult, DownloadResult]:
-        """Start downloading a model into LM Studio from its catalog or Hugging Face.
+    ],
+    quantization: Annotated[
+        str | None, Field(min_length=1, description="Quantization such as 'Q4_K_M' (Hugging Face URLs only)")
+    ] = None,
+    wait_seconds: WaitSeconds = 0,
+) -> Annotated[CallToolResult, DownloadResult]:
+    """Start downloading a model into LM Studio from its catalog or Hugging Face.
 
-        Returns a job id (or status already_downloaded) at once, or after up to wait_seconds of
-        following it. The download goes on in the background either way: check it with
-        download_status; when it completes, the model shows in list_models.
-        """
-        client = ctx.request_context.lifespan_context.client
-        job = await client.download_model(DownloadRequest(model=model, quantization=quantization))
-        result = describe_job(await follow(ctx, job, wait_seconds))
-        return tool_result(result, render_job(result))
+    Returns a job id (or status already_downloaded) at once, or after up to wait_seconds of
+    following it. The download goes on in the background either way: check it with
+    download_status; when it completes, the model shows in list_models.
+    """
+    client = ctx.request_context.lifespan_context.client
+    job = await client.download_model(DownloadRequest(model=model, quantization=quantization))
+    result = describe_job(await follow(ctx, job, wait_seconds))
+    return tool_result(result, render_job(result))
 
-    @server.tool(
-        title="Check a model download",
-        annotations=ToolAnnotations(
-            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-        ),
-    )
-    @reports_errors
-    async def download_status(
-        ctx: Context[AppState],
-        job_id: Annotated[
-            str,
-            # Job ids are like job_493c7c9ded; anything else could reshape the URL path ('..', '/').
-            Field(pattern=r"^[A-Za-z0-9_-]{1,200}$", description="Job id returned by download_model"),
-        ],
-        wait_seconds: WaitSeconds = 0,
-    ) -> Annotated[CallToolResult, DownloadResult]:
-        """Report a download job's progress: status, bytes done and total, fraction, speed and time left.
 
-        With wait_seconds, follows the job (reporting progress) until it finishes or the wait ends.
-        """
-        client = ctx.request_context.lifespan_context.client
-        result = describe_job(await follow(ctx, await client.download_status(job_id), wait_seconds))
-        return tool_result(result, render_job(result))
+async def download_status(
+    ctx: Context[AppState],
+    job_id: Annotated[
+        str,
+        # Job ids are like job_493c7c9ded; anything else could reshape the URL path ('..', '/').
+        Field(pattern=r"^[A-Za-z0-9_-]{1,200}$", description="Job id returned by download_model"),
+    ],
+    wait_seconds: WaitSeconds = 0,
+) -> Annotated[CallToolResult, DownloadResult]:
+    """Report a download job's progress: status, bytes done and total, fraction, speed and time left.
+
+    With wait_seconds, follows the job (reporting progress) until it finishes or the wait ends.
+    """
+    client = ctx.request_context.lifespan_context.client
+    result = describe_job(await follow(ctx, await client.download_status(job_id), wait_seconds))
+    return tool_result(result, render_job(result))

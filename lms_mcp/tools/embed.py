@@ -2,13 +2,13 @@
 
 from typing import Annotated
 
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..app_state import AppState
 from ..lmstudio.models import EmbeddingsRequest
-from .errors import BridgeError, ErrorCode, reports_errors
+from .errors import BridgeError, ErrorCode
 from .results import tool_result
 
 
@@ -29,26 +29,18 @@ async def default_embedding_model(ctx: Context[AppState]) -> str:
     )
 
 
-def register(server: MCPServer[AppState]) -> None:
-    @server.tool(
-        title="Embed texts",
-        annotations=ToolAnnotations(
-            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-        ),
-    )
-    @reports_errors
-    async def embed(
-        ctx: Context[AppState],
-        texts: Annotated[list[str], Field(min_length=1, max_length=512, description="Texts to embed")],
-        model: Annotated[
-            str | None,
-            Field(description="Embedding model key (default: a loaded embedding model, else a downloaded one)"),
-        ] = None,
-    ) -> Annotated[CallToolResult, EmbedResult]:
-        """Turn texts into embedding vectors with a local embedding model, for search and clustering."""
-        chosen = model or await default_embedding_model(ctx)
-        client = ctx.request_context.lifespan_context.client
-        response = await client.embeddings(EmbeddingsRequest(model=chosen, input=texts))
-        vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
-        result = EmbedResult(model=chosen, dimensions=len(vectors[0]) if vectors else 0, embeddings=vectors)
-        return tool_result(result, f"{len(vectors)} embedding(s) of {result.dimensions} dimensions from {chosen}.")
+async def embed(
+    ctx: Context[AppState],
+    texts: Annotated[list[str], Field(min_length=1, max_length=512, description="Texts to embed")],
+    model: Annotated[
+        str | None,
+        Field(description="Embedding model key (default: a loaded embedding model, else a downloaded one)"),
+    ] = None,
+) -> Annotated[CallToolResult, EmbedResult]:
+    """Turn texts into embedding vectors with a local embedding model, for search and clustering."""
+    chosen = model or await default_embedding_model(ctx)
+    client = ctx.request_context.lifespan_context.client
+    response = await client.embeddings(EmbeddingsRequest(model=chosen, input=texts))
+    vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
+    result = EmbedResult(model=chosen, dimensions=len(vectors[0]) if vectors else 0, embeddings=vectors)
+    return tool_result(result, f"{len(vectors)} embedding(s) of {result.dimensions} dimensions from {chosen}.")

@@ -2,6 +2,10 @@
 
 Every error result's text starts with a stable code, then says what happened, then what to do next.
 A bug (any other exception) is not translated: the SDK logs its traceback and hides its text.
+
+Why `CallToolResult(is_error=True)` and not the SDK's `ToolError`: the SDK puts "Error executing tool
+NAME: " in front of a ToolError's text, and the contract is that the text starts with the code, so
+that a model (or a program) can branch on it without parsing prose.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import ParamSpec, cast
 
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
+from pydantic import ValidationError
 
 from ..app_state import AppState
 from ..lmstudio import (
@@ -54,11 +59,15 @@ class ErrorCode(StrEnum):
 
 
 class BridgeError(Exception):
-    """A failure the caller can act on, raised anywhere in a tool and reported as an error result."""
+    """A failure the caller can act on, raised anywhere in a tool and reported as an error result.
+
+    `message` says what happened and what to do next; `str()` is the model-facing text, "CODE: message".
+    """
 
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message
 
 
 def closest(name: str, candidates: Iterable[str], limit: int = 3) -> list[str]:
@@ -79,6 +88,11 @@ def model_not_found(key: str, known: Iterable[str], what: str = "model") -> Brid
 
 def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
     """Turn an LM Studio client error into the error contract's code and advice."""
+    return setup_error(exc, settings) or answer_error(exc)
+
+
+def setup_error(exc: LMStudioError, settings: Settings) -> BridgeError | None:
+    """Failures of the setup (address, server, version, token), each with the fix; None for anything else."""
     url = settings.base_url
     match exc:
         case LMStudioUnreachableError():
@@ -92,6 +106,12 @@ def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
                 ErrorCode.TIMEOUT,
                 f"Connecting to LM Studio at {url} took longer than {settings.connect_timeout:g} s. Check that "
                 "LM Studio is running and reachable, or raise --connect-timeout / LMS_MCP_CONNECT_TIMEOUT.",
+            )
+        case LMStudioTimeoutError(phase="write" | "pool"):
+            return BridgeError(
+                ErrorCode.TIMEOUT,
+                f"Sending the request to LM Studio at {url} timed out ({exc}). LM Studio is busy or stuck: "
+                "try again in a moment, and check LM Studio's server log if it keeps happening.",
             )
         case LMStudioTimeoutError():
             return BridgeError(
@@ -118,6 +138,13 @@ def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
                 "LM Studio refused the API token in LM_API_TOKEN (malformed, revoked or unknown). Create a new "
                 "token in LM Studio (Developer > Server Settings > Manage Tokens) and update LM_API_TOKEN.",
             )
+        case _:
+            return None
+
+
+def answer_error(exc: LMStudioError) -> BridgeError:
+    """What LM Studio said about the request itself, its own words kept."""
+    match exc:
         case ModelNotFoundError():
             return BridgeError(ErrorCode.MODEL_NOT_FOUND, f"{exc.detail.message} Call list_models for the exact keys.")
         case JobNotFoundError():
@@ -145,6 +172,23 @@ def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
             )
         case _:
             return BridgeError(ErrorCode.UPSTREAM_ERROR, str(exc))
+
+
+def argument_error(tool: str, exc: ValidationError) -> BridgeError:
+    """Arguments the tool's input schema rejects, said plainly: which argument, what is wrong, what was given."""
+    problems: list[str] = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "(arguments)"
+        if error["type"] == "missing":
+            problems.append(f"`{where}` is required.")
+            continue
+        given = repr(error.get("input"))
+        given = given if len(given) <= 60 else given[:57] + "..."
+        problems.append(f"`{where}`: {error['msg']} (got {given}).")
+    return BridgeError(
+        ErrorCode.INVALID_ARGUMENT,
+        f"{tool} was called with arguments it cannot take: " + " ".join(problems) + " Correct them and call again.",
+    )
 
 
 def error_result(error: BridgeError) -> CallToolResult:

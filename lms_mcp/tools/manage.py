@@ -3,14 +3,15 @@
 from typing import Annotated, Any, Literal
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..app_state import AppState
-from ..lmstudio.models import InstanceConfig, LoadConfig, LoadRequest, ModelInfo
+from ..lmstudio import LMStudioClient
+from ..lmstudio.models import LoadRequest, LoadSettings, ModelInfo
 from ..waiting import with_heartbeat
-from .errors import BridgeError, ErrorCode, model_not_found, reports_errors
+from .errors import BridgeError, ErrorCode, model_not_found
 from .results import human_bytes, tool_result
 
 
@@ -103,114 +104,131 @@ def render_model_list(result: ModelListResult) -> str:
     return "\n".join([header, *(render_model(m) for m in result.models)])
 
 
-class LoadResult(BaseModel):
+class LoadResult(LoadSettings):
     instance_id: str = Field(description="Pass it to chat's `model` or to unload_model")
     model: str
     type: str | None = None
     already_loaded: bool = Field(description="True when an existing instance was returned instead of a new load")
     load_time_seconds: float | None = None
-    context_length: int | None = None
-    eval_batch_size: int | None = None
-    flash_attention: bool | None = None
-    num_experts: int | None = None
-    offload_kv_cache_to_gpu: bool | None = None
 
 
 class UnloadResult(BaseModel):
     unloaded: list[str] = Field(description="Instance ids that were unloaded")
 
 
-CONFIG_FIELDS = ("context_length", "eval_batch_size", "flash_attention", "num_experts", "offload_kv_cache_to_gpu")
-
-
-def config_fields(config: InstanceConfig | LoadConfig | None) -> dict[str, Any]:
+def load_settings(config: LoadSettings | None) -> dict[str, Any]:
     """The effective load settings, from a loaded instance's config or a load's echoed config."""
-    return {name: getattr(config, name) for name in CONFIG_FIELDS} if config else {}
+    return config.model_dump(include=set(LoadSettings.model_fields)) if config else {}
 
 
 def _find_model(models: list[ModelInfo], key: str) -> ModelInfo | None:
     return next((m for m in models if m.key == key), None)
 
 
-def register(server: MCPServer[AppState]) -> None:
-    @server.tool(
-        title="List LM Studio models",
-        annotations=ToolAnnotations(
-            read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-        ),
+async def list_models(
+    ctx: Context[AppState],
+    type: Annotated[
+        Literal["llm", "embedding"] | None, Field(description="Only models of this type (default: all)")
+    ] = None,
+    loaded_only: Annotated[bool, Field(description="Only models that are loaded in memory now")] = False,
+) -> Annotated[CallToolResult, ModelListResult]:
+    """List the models downloaded in LM Studio, with which are loaded and what each can do.
+
+    Use it to pick a `model` key for chat or load_model, to see loaded instance ids for
+    unload_model, and to read capabilities (vision, tool use, allowed `reasoning` values).
+    """
+    listing = await ctx.request_context.lifespan_context.client.list_models()
+    models = [
+        summarize(m)
+        for m in listing.models
+        if (type is None or m.type == type) and (not loaded_only or m.loaded_instances)
+    ]
+    result = ModelListResult(models=models, count=len(models))
+    return tool_result(result, render_model_list(result))
+
+
+async def existing_instance(client: LMStudioClient, model: str, context_length: int | None) -> LoadResult | None:
+    """The model's first loaded instance, if it has one that fits the asked context length."""
+    listing = await client.list_models()
+    info = _find_model(listing.models, model)
+    if info is None:
+        raise model_not_found(model, [m.key for m in listing.models])
+    if not info.loaded_instances:
+        return None
+    instance = info.loaded_instances[0]
+    loaded_ctx = instance.config.context_length
+    if context_length is not None and loaded_ctx is not None and loaded_ctx != context_length:
+        raise BridgeError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"{model!r} is already loaded as {instance.id!r} with context_length {loaded_ctx}, not "
+            f"{context_length}. Use that instance, unload it first (unload_model), or pass "
+            "new_instance=true to load a second copy.",
+        )
+    return LoadResult(
+        instance_id=instance.id, model=model, type=info.type, already_loaded=True, **load_settings(instance.config)
     )
-    @reports_errors
-    async def list_models(
-        ctx: Context[AppState],
-        type: Annotated[
-            Literal["llm", "embedding"] | None, Field(description="Only models of this type (default: all)")
-        ] = None,
-        loaded_only: Annotated[bool, Field(description="Only models that are loaded in memory now")] = False,
-    ) -> Annotated[CallToolResult, ModelListResult]:
-        """List the models downloaded in LM Studio, with which are loaded and what each can do.
 
-        Use it to pick a `model` key for chat or load_model, to see loaded instance ids for
-        unload_model, and to read capabilities (vision, tool use, allowed `reasoning` values).
-        """
-        listing = await ctx.request_context.lifespan_context.client.list_models()
-        models = [
-            summarize(m)
-            for m in listing.models
-            if (type is None or m.type == type) and (not loaded_only or m.loaded_instances)
-        ]
-        result = ModelListResult(models=models, count=len(models))
-        return tool_result(result, render_model_list(result))
 
-    @server.tool(
-        title="Load a model",
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-        ),
+async def load_new(ctx: Context[AppState], request: LoadRequest) -> LoadResult:
+    """Load a new instance, with heartbeats while LM Studio is silent, within --max-call-seconds."""
+    state = ctx.request_context.lifespan_context
+    limit = state.settings.max_call_seconds
+
+    async def heartbeat(elapsed: float) -> None:
+        await ctx.report_progress(elapsed, None, f"Loading {request.model}: {elapsed:.1f} s")
+
+    try:
+        with anyio.fail_after(limit):
+            loaded = await with_heartbeat(
+                lambda: state.client.load_model(request, read_timeout=limit),
+                heartbeat,
+                state.settings.progress_interval,
+            )
+    except TimeoutError:
+        raise BridgeError(
+            ErrorCode.TIMEOUT,
+            f"Loading {request.model} took longer than {limit:g} s. LM Studio may still finish "
+            "it: check list_models, or raise --max-call-seconds / LMS_MCP_MAX_CALL_SECONDS.",
+        ) from None
+    return LoadResult(
+        instance_id=loaded.instance_id,
+        model=request.model,
+        type=loaded.type,
+        already_loaded=False,
+        load_time_seconds=loaded.load_time_seconds,
+        **load_settings(loaded.load_config),
     )
-    @reports_errors
-    async def load_model(
-        ctx: Context[AppState],
-        model: Annotated[str, Field(min_length=1, description="Model key from list_models")],
-        context_length: Annotated[int | None, Field(ge=1, description="Context window in tokens")] = None,
-        eval_batch_size: Annotated[int | None, Field(ge=1, description="Prompt batch size (llama.cpp only)")] = None,
-        flash_attention: Annotated[bool | None, Field(description="Flash attention (llama.cpp only)")] = None,
-        num_experts: Annotated[int | None, Field(ge=1, description="Active experts for MoE models")] = None,
-        offload_kv_cache_to_gpu: Annotated[bool | None, Field(description="Keep the KV cache on the GPU")] = None,
-        new_instance: Annotated[
-            bool, Field(description="Load another copy even if the model is already loaded (default false)")
-        ] = False,
-    ) -> Annotated[CallToolResult, LoadResult]:
-        """Load a downloaded model into memory and return its instance id.
 
-        If the model is already loaded, the existing instance is returned (already_loaded=true) rather
-        than a second copy; pass new_instance=true to really load another one. Loading can take from
-        seconds to minutes. chat also loads models on demand, so this is only needed to choose settings
-        such as context_length up front or to warm a model before use.
-        """
-        client = ctx.request_context.lifespan_context.client
-        if not new_instance:
-            listing = await client.list_models()
-            info = _find_model(listing.models, model)
-            if info is None:
-                raise model_not_found(model, [m.key for m in listing.models])
-            if info.loaded_instances:
-                instance = info.loaded_instances[0]
-                loaded_ctx = instance.config.context_length
-                if context_length is not None and loaded_ctx is not None and loaded_ctx != context_length:
-                    raise BridgeError(
-                        ErrorCode.INVALID_ARGUMENT,
-                        f"{model!r} is already loaded as {instance.id!r} with context_length {loaded_ctx}, not "
-                        f"{context_length}. Use that instance, unload it first (unload_model), or pass "
-                        "new_instance=true to load a second copy.",
-                    )
-                result = LoadResult(
-                    instance_id=instance.id,
-                    model=model,
-                    type=info.type,
-                    already_loaded=True,
-                    **config_fields(instance.config),
-                )
-                return tool_result(result, f"{model} is already loaded as {instance.id} (context {loaded_ctx}).")
+
+def render_load(result: LoadResult) -> str:
+    if result.already_loaded:
+        return f"{result.model} is already loaded as {result.instance_id} (context {result.context_length})."
+    took = f" in {result.load_time_seconds:.1f} s" if result.load_time_seconds is not None else ""
+    return f"Loaded {result.model} as {result.instance_id}{took} (context {result.context_length})."
+
+
+async def load_model(
+    ctx: Context[AppState],
+    model: Annotated[str, Field(min_length=1, description="Model key from list_models")],
+    context_length: Annotated[int | None, Field(ge=1, description="Context window in tokens")] = None,
+    eval_batch_size: Annotated[int | None, Field(ge=1, description="Prompt batch size (llama.cpp only)")] = None,
+    flash_attention: Annotated[bool | None, Field(description="Flash attention (llama.cpp only)")] = None,
+    num_experts: Annotated[int | None, Field(ge=1, description="Active experts for MoE models")] = None,
+    offload_kv_cache_to_gpu: Annotated[bool | None, Field(description="Keep the KV cache on the GPU")] = None,
+    new_instance: Annotated[
+        bool, Field(description="Load another copy even if the model is already loaded (default false)")
+    ] = False,
+) -> Annotated[CallToolResult, LoadResult]:
+    """Load a downloaded model into memory and return its instance id.
+
+    If the model is already loaded, the existing instance is returned (already_loaded=true) rather
+    than a second copy; pass new_instance=true to really load another one. Loading can take from
+    seconds to minutes. chat also loads models on demand, so this is only needed to choose settings
+    such as context_length up front or to warm a model before use.
+    """
+    client = ctx.request_context.lifespan_context.client
+    result = None if new_instance else await existing_instance(client, model, context_length)
+    if result is None:
         request = LoadRequest(
             model=model,
             context_length=context_length,
@@ -220,75 +238,42 @@ def register(server: MCPServer[AppState]) -> None:
             offload_kv_cache_to_gpu=offload_kv_cache_to_gpu,
             echo_load_config=True,
         )
-        settings = ctx.request_context.lifespan_context.settings
+        result = await load_new(ctx, request)
+    return tool_result(result, render_load(result))
 
-        async def heartbeat(elapsed: float) -> None:
-            await ctx.report_progress(elapsed, None, f"Loading {model}: {elapsed:.1f} s")
 
-        try:
-            with anyio.fail_after(settings.max_call_seconds):
-                loaded = await with_heartbeat(
-                    lambda: client.load_model(request, read_timeout=settings.max_call_seconds),
-                    heartbeat,
-                    settings.progress_interval,
-                )
-        except TimeoutError:
-            raise BridgeError(
-                ErrorCode.TIMEOUT,
-                f"Loading {model} took longer than {settings.max_call_seconds:g} s. LM Studio may still finish "
-                "it: check list_models, or raise --max-call-seconds / LMS_MCP_MAX_CALL_SECONDS.",
-            ) from None
-        result = LoadResult(
-            instance_id=loaded.instance_id,
-            model=model,
-            type=loaded.type,
-            already_loaded=False,
-            load_time_seconds=loaded.load_time_seconds,
-            **config_fields(loaded.load_config),
-        )
-        took = f" in {loaded.load_time_seconds:.1f} s" if loaded.load_time_seconds is not None else ""
-        return tool_result(result, f"Loaded {model} as {loaded.instance_id}{took} (context {result.context_length}).")
-
-    @server.tool(
-        title="Unload a model",
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+async def unload_model(
+    ctx: Context[AppState],
+    instance_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="Loaded instance id (e.g. 'qwen/qwen3-4b:2'), or a model key to unload all of its instances",
         ),
-    )
-    @reports_errors
-    async def unload_model(
-        ctx: Context[AppState],
-        instance_id: Annotated[
-            str,
-            Field(
-                min_length=1,
-                description="Loaded instance id (e.g. 'qwen/qwen3-4b:2'), or a model key to "
-                "unload all of its instances",
-            ),
-        ],
-    ) -> Annotated[CallToolResult, UnloadResult]:
-        """Unload a model from memory to free RAM/VRAM.
+    ],
+) -> Annotated[CallToolResult, UnloadResult]:
+    """Unload a model from memory to free RAM/VRAM.
 
-        Takes an instance id from list_models (e.g. 'qwen/qwen3-4b:2'), or a model key, which unloads
-        every loaded instance of that model. Any chat running on it is interrupted.
-        """
-        client = ctx.request_context.lifespan_context.client
-        listing = await client.list_models()
-        instance_ids = [inst.id for m in listing.models for inst in m.loaded_instances]
-        # A model key wins over the equal id of its first instance: the key means every instance.
-        info = _find_model(listing.models, instance_id)
-        if info is None:
-            if instance_id not in instance_ids:
-                keys = [m.key for m in listing.models]
-                raise model_not_found(instance_id, instance_ids + keys, "loaded instance or model")
-            targets = [instance_id]
-        else:
-            targets = [inst.id for inst in info.loaded_instances]
-            if not targets:
-                loaded = ", ".join(instance_ids) or "none"
-                raise BridgeError(
-                    ErrorCode.INVALID_ARGUMENT,
-                    f"{instance_id!r} is not loaded, so there is nothing to unload. Loaded instances: {loaded}.",
-                )
-        unloaded = [(await client.unload_model(target)).instance_id for target in targets]
-        return tool_result(UnloadResult(unloaded=unloaded), f"Unloaded {', '.join(unloaded)}.")
+    Takes an instance id from list_models (e.g. 'qwen/qwen3-4b:2'), or a model key, which unloads
+    every loaded instance of that model. Any chat running on it is interrupted.
+    """
+    client = ctx.request_context.lifespan_context.client
+    listing = await client.list_models()
+    instance_ids = [inst.id for m in listing.models for inst in m.loaded_instances]
+    # A model key wins over the equal id of its first instance: the key means every instance.
+    info = _find_model(listing.models, instance_id)
+    if info is None:
+        if instance_id not in instance_ids:
+            keys = [m.key for m in listing.models]
+            raise model_not_found(instance_id, instance_ids + keys, "loaded instance or model")
+        targets = [instance_id]
+    else:
+        targets = [inst.id for inst in info.loaded_instances]
+        if not targets:
+            loaded = ", ".join(instance_ids) or "none"
+            raise BridgeError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"{instance_id!r} is not loaded, so there is nothing to unload. Loaded instances: {loaded}.",
+            )
+    unloaded = [(await client.unload_model(target)).instance_id for target in targets]
+    return tool_result(UnloadResult(unloaded=unloaded), f"Unloaded {', '.join(unloaded)}.")

@@ -55,7 +55,16 @@ class ChatProgress:
         value = 1 - 1 / (self._queue_updates + 1)
         await self._send(value, "queue", f"Queued for a free LM Studio slot: position {position}")
 
+    async def waiting(self, elapsed: float, message: str) -> None:
+        """A heartbeat while LM Studio works without streaming (structured answers)."""
+        await self._send(GENERATION_BAND + elapsed, "waiting", message)
+
     async def on_event(self, event: ChatEvent) -> None:
+        if not await self._on_setup(event):
+            await self._on_generation(event)
+
+    async def _on_setup(self, event: ChatEvent) -> bool:
+        """Loading the model and reading the prompt; False for any other event."""
         match event:
             case ModelLoadStart():
                 await self._send(LOAD_BAND, "load", f"Loading {self._model}")
@@ -69,6 +78,13 @@ class ChatProgress:
                 await self._send(PROMPT_BAND + 10 * fraction, "prompt", f"Processing prompt: {fraction:.0%}")
             case PromptProcessingEnd():
                 await self._send(GENERATION_BAND, "prompt-end", "Prompt processed")
+            case _:
+                return False
+        return True
+
+    async def _on_generation(self, event: ChatEvent) -> bool:
+        """Thinking, tool calls and the answer itself; False for any other event."""
+        match event:
             case ReasoningStart():
                 await self._send(self._generated_value(), "reasoning", "Reasoning")
             case ReasoningDelta():
@@ -81,7 +97,8 @@ class ChatProgress:
                 self.message_tokens += 1
                 await self._send(self._generated_value(), "message", f"Generating: {_tokens(self.message_tokens)}")
             case _:
-                pass
+                return False
+        return True
 
     def _generated_value(self) -> float:
         return GENERATION_BAND + self.reasoning_tokens + self.message_tokens

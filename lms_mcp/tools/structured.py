@@ -7,10 +7,12 @@ not parse or does not validate is an error, never a success the caller would hav
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ..app_state import AppState
+from ..lmstudio import LMStudioTimeoutError
 from ..lmstudio.models import (
     ChatCompletion,
     CompletionMessage,
@@ -25,12 +27,17 @@ from ..lmstudio.models import (
     TextPart,
 )
 from ..waiting import with_heartbeat
+from .chat_call import ChatCall
 from .chat_result import ChatResult, ChatStats
 from .errors import BridgeError, ErrorCode
+from .native import timed_out
+from .progress import ChatProgress
 from .schema_guard import check_bounds, metaschema_error, parse_answer
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
+
+REASONING_EFFORT = {"off": "none"}
 
 # jsonschema is imported where it is used: ~80 ms that a session without json_schema never needs.
 
@@ -64,41 +71,66 @@ def user_content(given: str | list[InputItem]) -> str | list[ContentPart]:
     ]
 
 
-def completion_request(
-    model: str, system_prompt: str | None, content: str | list[InputItem], schema: dict[str, Any], **sampling: Any
-) -> CompletionRequest:
-    messages = [CompletionMessage(role="system", content=system_prompt)] if system_prompt else []
+def completion_request(call: ChatCall, model: str, content: str | list[InputItem]) -> CompletionRequest:
+    """The same call on the OpenAI-compatible route: every sampling setting sent, reasoning as reasoning_effort."""
+    messages = [CompletionMessage(role="system", content=call.system_prompt)] if call.system_prompt else []
     messages.append(CompletionMessage(role="user", content=user_content(content)))
+    sampling = call.sampling
     return CompletionRequest(
         model=model,
         messages=messages,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        top_k=sampling.top_k,
+        min_p=sampling.min_p,
+        repeat_penalty=sampling.repeat_penalty,
+        max_tokens=sampling.max_output_tokens,
+        # This route's name for "no thinking" is "none" (lmstudio-bug-tracker #2057).
+        reasoning_effort=REASONING_EFFORT.get(call.reasoning, call.reasoning) if call.reasoning else None,
         response_format=ResponseFormat(
-            type="json_schema", json_schema=JsonSchemaFormat(name="answer", schema=schema, strict=True)
+            type="json_schema",
+            json_schema=JsonSchemaFormat(name="answer", schema=call.json_schema or {}, strict=True),
         ),
-        **sampling,
     )
 
 
-async def structured_chat(
-    state: AppState, request: CompletionRequest, schema: dict[str, Any], beat: Callable[[float], Awaitable[None]]
-) -> ChatResult:
+async def request_completion(state: AppState, request: CompletionRequest, progress: ChatProgress) -> ChatCompletion:
+    """One completion in a prediction slot, with heartbeats (this route streams nothing), within --max-call-seconds."""
     settings = state.settings
-    completion: ChatCompletion = await with_heartbeat(
-        lambda: state.client.chat_completions(request, read_timeout=settings.max_call_seconds),
-        beat,
-        settings.progress_interval,
-    )
+    limit = settings.max_call_seconds
+
+    async def beat(elapsed: float) -> None:
+        await progress.waiting(elapsed, f"Waiting for {request.model}'s JSON answer: {elapsed:.0f} s")
+
+    try:
+        with anyio.fail_after(limit):
+            async with state.predictions.slot(progress.queued, settings.progress_interval):
+                return await with_heartbeat(
+                    lambda: state.client.chat_completions(request, read_timeout=limit), beat, settings.progress_interval
+                )
+    except (TimeoutError, LMStudioTimeoutError) as exc:
+        if isinstance(exc, LMStudioTimeoutError) and exc.phase != "read":
+            raise
+        raise timed_out(limit, "") from None
+
+
+async def structured_turn(
+    state: AppState, call: ChatCall, model: str, content: str | list[InputItem], progress: ChatProgress
+) -> ChatResult:
+    request = completion_request(call, model, content)
+    completion = await request_completion(state, request, progress)
     choice = completion.choices[0] if completion.choices else None
     text = (choice.message.content if choice else None) or ""
-    parsed = await parse_answer(text, schema)
+    parsed = await parse_answer(text, call.json_schema or {})
+    thinking = (choice.message.reasoning_content or choice.message.reasoning) if choice else None
     usage = completion.usage
-    truncated = choice is not None and choice.finish_reason == "length"
     return ChatResult(
         answer=text,
         parsed=parsed,
         model_instance_id=completion.model or request.model,
         response_id=None,
-        truncated=truncated,
+        truncated=choice is not None and choice.finish_reason == "length",
+        reasoning=thinking if call.include_reasoning else None,
         stats=ChatStats(
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,

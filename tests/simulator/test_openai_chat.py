@@ -24,6 +24,7 @@ GEMMA = "google/gemma-4-26b-a4b"
 QWEN = "qwen/qwen3-4b"
 DEEPSEEK = "deepseek-r1"
 EMBED = "text-embedding-nomic-embed-text-v1.5"
+XHIGH = "qwen/qwen3.8-27b"
 COMPLETION_ID = re.compile(r"^chatcmpl-[a-z0-9]{21}$")
 PNG = "data:image/png;base64,iVBORw0KGgo="
 
@@ -161,7 +162,7 @@ async def test_plain_answer_is_the_native_reply_text(lms: httpx2.AsyncClient) ->
         {"role": "user", "content": [{"type": "text", "text": "alpha beta"}, {"type": "text", "text": "gamma"}]},
     ]
     before = int(time.time())
-    response = await lms.post(ROUTE, json={"model": GEMMA, "messages": messages})
+    response = await lms.post(ROUTE, json={"model": QWEN, "messages": messages})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json; charset=utf-8"
     body = response.json()
@@ -170,10 +171,10 @@ async def test_plain_answer_is_the_native_reply_text(lms: httpx2.AsyncClient) ->
     assert COMPLETION_ID.match(body["id"])
     assert body["object"] == "chat.completion"
     assert before <= body["created"] <= int(time.time())
-    assert body["model"] == GEMMA
+    assert body["model"] == QWEN
     [choice] = body["choices"]
     assert list(choice) == list(documented["choices"][0])
-    expected = reply_text(GEMMA, "Be brief.", "alpha beta\ngamma", 2, 12)
+    expected = reply_text(QWEN, "Be brief.", "alpha beta\ngamma", 2, 12)
     assert choice == {
         "index": 0,
         "logprobs": None,
@@ -181,10 +182,15 @@ async def test_plain_answer_is_the_native_reply_text(lms: httpx2.AsyncClient) ->
         "message": {"role": "assistant", "content": expected},
     }
     # Words plus 4 tokens of template overhead per message: (2 + 2 + 4 + 3) + 4 * 4.
-    assert body["usage"] == {"prompt_tokens": 27, "completion_tokens": 12, "total_tokens": 39}
-    as_text = {"model": GEMMA, "messages": messages, "response_format": {"type": "text"}}
+    assert body["usage"] == {
+        "prompt_tokens": 27,
+        "completion_tokens": 12,
+        "total_tokens": 39,
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+    as_text = {"model": QWEN, "messages": messages, "response_format": {"type": "text"}}
     assert await content_of(lms, as_text) == expected
-    second = (await lms.post(ROUTE, json={"model": GEMMA, "messages": messages})).json()
+    second = (await lms.post(ROUTE, json={"model": QWEN, "messages": messages})).json()
     assert second["id"] != body["id"]
 
 
@@ -274,14 +280,6 @@ async def test_request_errors(lms: httpx2.AsyncClient) -> None:
         ({"model": GEMMA, "messages": user, "max_tokens": -5}, 400, "max_tokens"),
         ({"model": GEMMA, "messages": user, "stream": "yes"}, 400, "stream"),
         ({"model": QWEN, "messages": image}, 400, "messages"),  # Qwen has no vision
-        (
-            {
-                "model": GEMMA,
-                "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
-            },
-            400,
-            "messages",
-        ),
         (structured({"$ref": "#/$defs/missing"}), 400, "response_format"),
         ({"model": GEMMA, "messages": user, "response_format": {"type": "json_schema"}}, 400, "response_format"),
     ]
@@ -291,6 +289,10 @@ async def test_request_errors(lms: httpx2.AsyncClient) -> None:
         error = response.json()["error"]
         assert (error["type"], error["param"]) == ("invalid_request_error", param), body
     assert (await lms.post(ROUTE, json={"model": GEMMA, "messages": image})).status_code == 200
+    remote = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}]
+    refused = await lms.post(ROUTE, json={"model": GEMMA, "messages": remote})
+    # LM Studio's bare-string error for any image URL it will not take (lmstudio-bug-tracker#1752).
+    assert (refused.status_code, refused.json()) == (400, {"error": "'url' field must be a base64 encoded image."})
 
 
 async def test_unknown_keys_and_documented_options_are_accepted(lms: httpx2.AsyncClient) -> None:
@@ -316,7 +318,7 @@ async def test_unknown_keys_and_documented_options_are_accepted(lms: httpx2.Asyn
 async def test_jit_load_and_model_listing(sim: Simulator, lms: httpx2.AsyncClient) -> None:
     listed = (await lms.get("/v1/models")).json()
     assert listed["object"] == "list"
-    assert [model["id"] for model in listed["data"]] == [GEMMA, QWEN, DEEPSEEK, EMBED]
+    assert [model["id"] for model in listed["data"]] == [GEMMA, QWEN, DEEPSEEK, EMBED, XHIGH]
     assert all(
         model == {"id": model["id"], "object": "model", "owned_by": "organization_owner"} for model in listed["data"]
     )
@@ -340,12 +342,12 @@ async def test_jit_load_and_model_listing(sim: Simulator, lms: httpx2.AsyncClien
 
 async def test_max_tokens_cuts_the_answer(lms: httpx2.AsyncClient) -> None:
     user = [{"role": "user", "content": "x"}]
-    short = (await lms.post(ROUTE, json={"model": GEMMA, "messages": user, "max_tokens": 3})).json()
-    assert short["choices"][0]["message"]["content"] == reply_text(GEMMA, None, "x", 1, 3)
+    short = (await lms.post(ROUTE, json={"model": QWEN, "messages": user, "max_tokens": 3})).json()
+    assert short["choices"][0]["message"]["content"] == reply_text(QWEN, None, "x", 1, 3)
     assert short["choices"][0]["finish_reason"] == "length"
     assert short["usage"]["completion_tokens"] == 3
-    unlimited = (await lms.post(ROUTE, json={"model": GEMMA, "messages": user, "max_tokens": -1})).json()
-    assert unlimited["choices"][0]["message"]["content"] == reply_text(GEMMA, None, "x", 1, 12)
+    unlimited = (await lms.post(ROUTE, json={"model": QWEN, "messages": user, "max_tokens": -1})).json()
+    assert unlimited["choices"][0]["message"]["content"] == reply_text(QWEN, None, "x", 1, 12)
     assert unlimited["choices"][0]["finish_reason"] == "stop"
     cut = (await lms.post(ROUTE, json=structured(SCHEMAS["nested objects"], max_tokens=2))).json()
     assert cut["choices"][0]["finish_reason"] == "length"
@@ -356,7 +358,7 @@ async def test_max_tokens_cuts_the_answer(lms: httpx2.AsyncClient) -> None:
 
 async def test_streaming(lms: httpx2.AsyncClient) -> None:
     body = {
-        "model": GEMMA,
+        "model": QWEN,
         "messages": [{"role": "user", "content": "x"}],
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -373,10 +375,15 @@ async def test_streaming(lms: httpx2.AsyncClient) -> None:
     assert len({chunk["id"] for chunk in chunks}) == 1
     deltas = [chunk["choices"][0]["delta"] for chunk in chunks if chunk["choices"]]
     assert deltas[0] == {"role": "assistant", "content": ""}
-    assert "".join(delta.get("content", "") for delta in deltas) == reply_text(GEMMA, None, "x", 1, 4)
+    assert "".join(delta.get("content", "") for delta in deltas) == reply_text(QWEN, None, "x", 1, 4)
     assert [chunk["choices"][0]["finish_reason"] for chunk in chunks if chunk["choices"]][-1] == "length"
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+    assert chunks[-1]["usage"] == {
+        "prompt_tokens": 5,
+        "completion_tokens": 4,
+        "total_tokens": 9,
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
 
 
 async def test_auth_applies(sim: Simulator, lms: httpx2.AsyncClient) -> None:

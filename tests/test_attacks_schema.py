@@ -221,11 +221,20 @@ async def test_over_http_a_10000_deep_schema_is_a_parse_error_and_the_server_kee
         assert after.status_code == 200 and '"isError":false' in after.text
 
 
-async def test_a_ref_cycle_is_an_invalid_argument(connect: Connect, sim: Simulator) -> None:
-    schema = {"type": "integer", "not": {"$ref": "#/$defs/loop"}, "$defs": {"loop": {"$ref": "#/$defs/loop"}}}
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("#/$defs/loop", "json_schema could not be checked: a `$ref` leads back to itself"),
+        ("https://schemas.example/elsewhere.json", "json_schema has a reference that cannot be resolved"),
+    ],
+    ids=["cycle", "remote"],
+)
+async def test_a_ref_that_cannot_be_followed_is_an_invalid_argument(
+    connect: Connect, sim: Simulator, target: str, expected: str
+) -> None:
+    schema = {"type": "integer", "not": {"$ref": target}, "$defs": {"loop": {"$ref": "#/$defs/loop"}}}
     result = await chat_json(await connect(), schema)
-    assert result.is_error
-    assert text_of(result).startswith("INVALID_ARGUMENT: json_schema could not be checked: a `$ref` leads back")
+    assert result.is_error and text_of(result).startswith(f"INVALID_ARGUMENT: {expected}")
 
 
 async def test_refs_that_fan_out_are_stopped_at_the_time_limit(

@@ -43,7 +43,7 @@ INITIALIZE = (
 # Imported by a stdio session although only other transports or the tests need them.
 NOT_NEEDED_FOR_STDIO = (
     "lms_mcp.simulator",
-    "lms_mcp.http",
+    "lms_mcp.serving",
     "uvicorn",
     "starlette",
     "sse_starlette",

@@ -76,7 +76,7 @@ def serve(settings: Settings) -> None:
     if settings.transport == "stdio":
         server.run("stdio")
         return
-    from .http import serve_http
+    from .serving import serve_http
 
     serve_http(server, settings)
 

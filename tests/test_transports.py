@@ -10,14 +10,13 @@ import httpx2
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.sse import sse_client
-from mcp.server.streamable_http import EventMessage
-from mcp.types import JSONRPCNotification, TextContent
+from mcp.types import TextContent
 
-from lms_mcp.event_store import MemoryEventStore
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
 from lms_mcp.tools import TOOL_NAMES
+from tests.raw_http import RawSession
 from tests.support import (
     LineReader,
     child_env,
@@ -218,34 +217,17 @@ async def test_http_cancellation_aborts_the_upstream_chat(served: str, shared_si
 
 
 @pytest.mark.parametrize("served", ["http"], indirect=True)  # resumption is Streamable HTTP's; SSE has none
-async def test_http_streams_can_be_resumed(served: str) -> None:
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}},
-    }
-    headers = {"Accept": "application/json, text/event-stream"}
-    async with httpx2.AsyncClient() as http:
-        response = await http.post(served, json=initialize, headers=headers)
-    assert response.status_code == 200
-    first_event = response.text.split("\n\n", 1)[0]
-    assert "retry: 1000" in first_event and "id: " in first_event  # the priming event resumption starts from
-
-
-async def test_event_store_replays_only_the_resumed_stream_and_stays_bounded() -> None:
-    store = MemoryEventStore(limit=4)
-    message = JSONRPCNotification(jsonrpc="2.0", method="notifications/progress")
-    first = await store.store_event("a", None)
-    await store.store_event("b", message)
-    second = await store.store_event("a", message)
-    replayed: list[str | None] = []
-
-    async def collect(event: EventMessage) -> None:
-        replayed.append(event.event_id)
-
-    assert await store.replay_events_after(first, collect) == "a"
-    assert replayed == [second]
-    for _ in range(4):
-        await store.store_event("c", message)
-    assert await store.replay_events_after(first, collect) is None  # forgotten past the limit
+async def test_http_streams_can_be_resumed(served: str, shared_sim: Simulator) -> None:
+    shared_sim.config.reply_tokens = 40
+    shared_sim.config.tokens_per_second = 80
+    async with httpx2.AsyncClient(timeout=20) as http:
+        session = RawSession(http, served)
+        await session.open()
+        async with session.call(2, "chat", {"prompt": "hello", "model": MODEL}) as stream:
+            priming = await anext(aiter(stream))  # then the connection drops, mid-call
+        assert priming.event_id and priming.message is None
+        resumed = await session.replay(priming.event_id, until_id=2)
+    messages = [event.message for event in resumed if event.message]
+    assert any(m.get("method") == "notifications/progress" for m in messages)
+    result = messages[-1]["result"]["structuredContent"]
+    assert result["answer"] == reply_text(MODEL, None, "hello", 1, 40)

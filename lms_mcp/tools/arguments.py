@@ -47,7 +47,11 @@ PreviousResponseIdArg = Annotated[
     Field(pattern=r"^resp_", description="Continue the conversation that returned this response_id"),
 ]
 StoreArg = Annotated[
-    bool | None, Field(description="Keep this exchange so it can be continued (LM Studio default: true)")
+    bool | None,
+    Field(
+        description="Keep this exchange in LM Studio so previous_response_id can continue it (default: kept "
+        "for a session or a continuation, not for a one-shot call)"
+    ),
 ]
 TemperatureArg = Annotated[float | None, Field(ge=0, le=1, description="Sampling randomness, 0 to 1")]
 TopPArg = Annotated[

@@ -61,14 +61,14 @@ async def choose_model(state: AppState, call: ChatCall, current: Session | None)
 
 def continue_session(call: ChatCall, current: Session | None) -> list[str]:
     """Point the call at the session's last response; notes for what had to be left out."""
-    if current is None:
+    if current is not None:
+        call.previous_response_id = current.response_id
+    if call.previous_response_id is None or call.system_prompt is None:
         return []
-    call.previous_response_id = current.response_id
-    if call.system_prompt is None:
-        return []
-    # LM Studio answers HTTP 500 when a stored conversation gets a system prompt again.
+    # A stored conversation keeps its first system prompt; sending another fails with HTTP 500 on 0.4.20
+    # and later ("Only user, assistant and tool roles are supported", lmstudio-bug-tracker #2219).
     call.system_prompt = None
-    return ["system_prompt was not sent: a session keeps the one from its first turn."]
+    return ["system_prompt was not sent: a continued conversation keeps the one from its first turn."]
 
 
 async def take_turn(ctx: Context[AppState], call: ChatCall, current: Session | None) -> ChatResult:
@@ -119,8 +119,8 @@ async def chat(
 
     Use it to hand off work a local model can do (summaries, drafts, reviews, classification,
     extraction, private data) without spending your own context: pass `files` and the server reads
-    them for you. Name a `session` to keep a conversation going across calls. Progress is reported
-    while the model loads, reads the prompt and writes.
+    them for you. A call is one-shot (nothing is kept); name a `session` to keep a conversation going
+    across calls. Progress is reported while the model loads, reads the prompt and writes.
     """
     call = ChatCall(
         prompt=prompt,

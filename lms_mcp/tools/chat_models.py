@@ -38,10 +38,14 @@ def find_model(models: list[ModelInfo], name: str) -> ModelInfo | None:
     return None
 
 
-def check_reasoning(info: ModelInfo, reasoning: str) -> None:
+def check_reasoning(info: ModelInfo, models: list[ModelInfo], reasoning: str) -> None:
+    """Refuse a level the listing rules out. Builds before 0.4.8 list no levels for any model
+    (lmstudio-bug-tracker #1659): then nothing is known, the value is sent and LM Studio's answer relayed."""
+    if not any(m.capabilities and m.capabilities.reasoning for m in models):
+        return
     caps = info.capabilities
     if caps is None:
-        return  # The listing does not describe the model: LM Studio will say what it accepts.
+        return  # A model listed without capabilities (seen for side-loaded models): LM Studio decides.
     allowed = caps.reasoning.allowed_options if caps.reasoning else []
     if reasoning not in allowed:
         choice = f"Allowed values: {', '.join(allowed)}." if allowed else "Leave `reasoning` out for it."
@@ -65,6 +69,6 @@ async def check_capabilities(client: LMStudioClient, model: str, reasoning: str 
     if info is None:
         raise model_not_found(model, [m.key for m in listing.models])
     if reasoning is not None:
-        check_reasoning(info, reasoning)
+        check_reasoning(info, listing.models, reasoning)
     if wants_images:
         check_vision(info, listing.models)

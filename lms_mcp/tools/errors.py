@@ -35,6 +35,7 @@ from ..lmstudio import (
     LMStudioUnreachableError,
     MalformedResponseError,
     ModelNotFoundError,
+    NotLMStudioError,
     NotLMStudioV1Error,
 )
 from ..settings import Settings
@@ -43,6 +44,7 @@ from ..settings import Settings
 class ErrorCode(StrEnum):
     LMSTUDIO_UNREACHABLE = "LMSTUDIO_UNREACHABLE"
     LMSTUDIO_TOO_OLD = "LMSTUDIO_TOO_OLD"
+    NOT_LMSTUDIO = "NOT_LMSTUDIO"
     AUTH_REQUIRED = "AUTH_REQUIRED"
     AUTH_INVALID = "AUTH_INVALID"
     MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
@@ -118,6 +120,13 @@ def setup_error(exc: LMStudioError, settings: Settings) -> BridgeError | None:
                 ErrorCode.TIMEOUT,
                 f"LM Studio sent nothing for {settings.read_timeout:g} s. The model may be stuck or very slow: "
                 "try again, use a smaller model, or raise --read-timeout / LMS_MCP_READ_TIMEOUT.",
+            )
+        case NotLMStudioError():
+            return BridgeError(
+                ErrorCode.NOT_LMSTUDIO,
+                f"Something other than LM Studio answers at {url} (HTTP {exc.status_code}: {exc.excerpt}). "
+                "Check the address and port of LM Studio's server (Developer > Server Settings; default "
+                "http://127.0.0.1:1234) and set LMSTUDIO_BASE_URL to it.",
             )
         case NotLMStudioV1Error():
             return BridgeError(

@@ -16,13 +16,20 @@ from .errors import BridgeError, ErrorCode
 from .progress import ChatProgress
 
 
+def stored(call: ChatCall) -> bool | None:
+    """LM Studio keeps every exchange unless told not to: a one-shot call leaves nothing behind."""
+    if call.store is not None:
+        return call.store
+    return None if call.session or call.previous_response_id else False
+
+
 def native_request(call: ChatCall, model: str, content: str | list[InputItem]) -> ChatRequest:
     return ChatRequest(
         model=model,
         input=content,
         system_prompt=call.system_prompt,
         previous_response_id=call.previous_response_id,
-        store=call.store,
+        store=stored(call),
         # Sampling's names are this route's own.
         **asdict(call.sampling),
         reasoning=call.reasoning,

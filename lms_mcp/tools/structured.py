@@ -15,6 +15,7 @@ from ..app_state import AppState
 from ..lmstudio import LMStudioTimeoutError
 from ..lmstudio.models import (
     ChatCompletion,
+    CompletionChoiceMessage,
     CompletionMessage,
     CompletionRequest,
     ContentPart,
@@ -114,15 +115,36 @@ async def request_completion(state: AppState, request: CompletionRequest, progre
         raise timed_out(limit, "") from None
 
 
+def refuse_webp(content: str | list[InputItem]) -> None:
+    """This route refuses WebP images with a bare 400 (lmstudio-bug-tracker #1027, #1752, #1839): say so first."""
+    if isinstance(content, list) and any(
+        isinstance(item, ImageInput) and item.data_url.startswith("data:image/webp") for item in content
+    ):
+        raise BridgeError(
+            ErrorCode.INVALID_ARGUMENT,
+            "LM Studio's OpenAI-compatible route, which json_schema answers use, refuses WebP images. "
+            "Convert the image to PNG or JPEG, or leave out json_schema.",
+        )
+
+
+def answer_text(message: CompletionChoiceMessage) -> tuple[str, str | None, list[str]]:
+    """The answer, the thinking, and notes. Builds 0.4.7-0.4.12 put a thinking model's structured answer in
+    `reasoning_content` and leave `content` empty (lmstudio-bug-tracker #1698, #1773): take it from there."""
+    thinking = message.reasoning_content or message.reasoning
+    if message.content or not thinking:
+        return message.content or "", thinking, []
+    return thinking, None, ["LM Studio returned the answer as the model's reasoning; it was taken from there."]
+
+
 async def structured_turn(
     state: AppState, call: ChatCall, model: str, content: str | list[InputItem], progress: ChatProgress
 ) -> ChatResult:
+    refuse_webp(content)
     request = completion_request(call, model, content)
     completion = await request_completion(state, request, progress)
     choice = completion.choices[0] if completion.choices else None
-    text = (choice.message.content if choice else None) or ""
+    text, thinking, notes = answer_text(choice.message) if choice else ("", None, [])
     parsed = await parse_answer(text, call.json_schema or {})
-    thinking = (choice.message.reasoning_content or choice.message.reasoning) if choice else None
     usage = completion.usage
     return ChatResult(
         answer=text,
@@ -131,6 +153,7 @@ async def structured_turn(
         response_id=None,
         truncated=choice is not None and choice.finish_reason == "length",
         reasoning=thinking if call.include_reasoning else None,
+        notes=notes,
         stats=ChatStats(
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,

@@ -5,9 +5,8 @@ how these tests get answers that validate slowly, like a model whose grammar did
 """
 
 import os
-import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -17,12 +16,14 @@ import pytest
 from mcp import Client
 
 from lms_mcp.server import build_server
+from lms_mcp.serving import Limits
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator
 from lms_mcp.tools import schema_guard
 from lms_mcp.tools.errors import BridgeError
 from lms_mcp.tools.structured import check_schema
-from tests.support import child_env, free_port, lms_mcp_command, text_of, wait_for, wait_listening
+from tests.raw_http import RawSession, http_server_in_thread
+from tests.support import text_of, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -182,23 +183,8 @@ def test_a_schema_nested_10000_deep_is_measured_without_recursion() -> None:
     assert time.perf_counter() - started < 0.5
 
 
-@pytest.fixture
-def http_url(sim_url: str) -> Iterator[str]:
-    port = free_port()
-    command = [lms_mcp_command(), "--transport", "http", "--port", str(port)]
-    env = child_env(LMSTUDIO_BASE_URL=sim_url)
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env) as process:
-        try:
-            wait_listening(process, port)
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-async def test_over_http_a_10000_deep_schema_is_a_parse_error_and_the_server_keeps_serving(http_url: str) -> None:
+async def test_over_http_a_10000_deep_schema_is_a_parse_error_and_the_server_keeps_serving(sim_url: str) -> None:
     """JSON this deep never reaches a tool: the SDK's parser refuses it (and its own client cannot send it)."""
-    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
     def chat_call(depth: int) -> bytes:
         schema = '{"type":"object","properties":{"inner":' * (depth // 2) + '{"type":"string"}' + "}}" * (depth // 2)
@@ -206,19 +192,19 @@ async def test_over_http_a_10000_deep_schema_is_a_parse_error_and_the_server_kee
         params = f'{{"name":"chat","arguments":{arguments}}}'
         return f'{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{params}}}'.encode()
 
-    async with httpx2.AsyncClient(timeout=30, trust_env=False) as http:
-        hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}
-        opened = await http.post(http_url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello})
-        headers |= {"Mcp-Session-Id": opened.headers["mcp-session-id"], "Mcp-Protocol-Version": "2025-11-25"}
-        await http.post(http_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
-        shallow = await http.post(http_url, content=chat_call(100), headers=headers)
-        assert shallow.status_code == 200 and f"INVALID_ARGUMENT: {TOO_DEEP}" in shallow.text
-        deep = await http.post(http_url, content=chat_call(10_000), headers=headers)
-        assert deep.status_code == 400
-        assert deep.json()["error"]["code"] == -32700 and "recursion limit" in deep.json()["error"]["message"]
-        listing = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "list_models"}}
-        after = await http.post(http_url, json=listing, headers=headers)
-        assert after.status_code == 200 and '"isError":false' in after.text
+    with http_server_in_thread(Settings(base_url=sim_url, transport="http"), Limits()) as url:
+        async with httpx2.AsyncClient(timeout=30, trust_env=False) as http:
+            session = RawSession(http, url)
+            await session.open()
+            headers = session.headers(**{"content-type": "application/json"})
+            shallow = await http.post(url, content=chat_call(100), headers=headers)
+            assert shallow.status_code == 200 and f"INVALID_ARGUMENT: {TOO_DEEP}" in shallow.text
+            deep = await http.post(url, content=chat_call(10_000), headers=headers)
+            assert deep.status_code == 400
+            assert deep.json()["error"]["code"] == -32700 and "recursion limit" in deep.json()["error"]["message"]
+            listing = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "list_models"}}
+            after = await http.post(url, json=listing, headers=session.headers())
+            assert after.status_code == 200 and '"isError":false' in after.text
 
 
 @pytest.mark.parametrize(

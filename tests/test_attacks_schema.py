@@ -197,8 +197,8 @@ async def test_over_http_a_10000_deep_schema_is_a_parse_error_and_the_server_kee
             session = RawSession(http, url)
             await session.open()
             headers = session.headers(**{"content-type": "application/json"})
-            shallow = await http.post(url, content=chat_call(100), headers=headers)
-            assert shallow.status_code == 200 and f"INVALID_ARGUMENT: {TOO_DEEP}" in shallow.text
+            parsable = await http.post(url, content=chat_call(100), headers=headers)
+            assert parsable.status_code == 200 and f"INVALID_ARGUMENT: {TOO_DEEP}" in parsable.text
             deep = await http.post(url, content=chat_call(10_000), headers=headers)
             assert deep.status_code == 400
             assert deep.json()["error"]["code"] == -32700 and "recursion limit" in deep.json()["error"]["message"]

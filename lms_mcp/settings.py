@@ -42,7 +42,8 @@ class Settings:
     read_only: bool = False
     # Tool names to serve; empty means all of them.
     tools: tuple[str, ...] = ()
-    # Directories `files` and `images` may be read from; empty means the working directory.
+    # Directories `files` and `images` may be read from; empty means the working directory (unless it is a
+    # filesystem root or a system directory: then none).
     allowed_dirs: tuple[str, ...] = ()
     max_file_bytes: int = 2_000_000
     max_total_file_bytes: int = 8_000_000
@@ -264,7 +265,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_file_bytes",
         "--max-file-bytes",
         "LMS_MCP_MAX_FILE_BYTES",
-        "largest file chat may read (default 2000000)",
+        "largest file or image chat may send (default 2000000)",
         _byte_count,
         "BYTES",
     ),
@@ -272,7 +273,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_total_file_bytes",
         "--max-total-file-bytes",
         "LMS_MCP_MAX_TOTAL_FILE_BYTES",
-        "most bytes of files and images one chat call may read (default 8000000)",
+        "most bytes one chat call may send: prompt, files and images together (default 8000000)",
         _byte_count,
         "BYTES",
     ),

@@ -75,7 +75,7 @@ async def take_turn(ctx: Context[AppState], call: ChatCall, current: Session | N
     state = ctx.request_context.lifespan_context
     call.model = model = await choose_model(state, call, current)
     notes = continue_session(call, current)
-    content = build_input(call.prompt, call.files, call.images, state.file_policy)
+    content = await build_input(call.prompt, call.files, call.images, state.file_policy)
 
     async def report(value: float, message: str) -> None:
         await ctx.report_progress(value, None, message)

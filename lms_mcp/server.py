@@ -91,7 +91,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     for noisy in ("httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     server.sessions = sessions
-    register_tools(server, enabled_tools(settings))
+    register_tools(server, settings, enabled_tools(settings))
     accept_log_level(server)
     return server
 

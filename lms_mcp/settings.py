@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .integration_policy import IntegrationPolicy
 from .tool_names import TOOL_NAMES
 from .urls import DEFAULT_BASE_URL, is_loopback_host, normalize_base_url
 
@@ -50,6 +51,8 @@ class Settings:
     max_total_file_bytes: int = 8_000_000
     # How often waits report progress (load heartbeats, download polls, queue position).
     progress_interval: float = 1.0
+    # LM Studio integrations chat may ask for (--read-only drops per-call MCP servers).
+    integrations: IntegrationPolicy = IntegrationPolicy()
 
 
 @dataclass(frozen=True)
@@ -272,6 +275,15 @@ OPTIONS: tuple[Option, ...] = (
         "most bytes one chat call may send: prompt, files and images together (default 8000000)",
         _byte_count,
         "BYTES",
+    ),
+    Option(
+        "integrations",
+        "--integrations",
+        "LMS_MCP_INTEGRATIONS",
+        "LM Studio integrations chat may use: off, plugins (default: installed plugins only), any (also MCP "
+        "servers named per call, at any URL), or comma-separated hosts such servers may be at",
+        IntegrationPolicy.parse,
+        "POLICY",
     ),
     Option(
         "log_level",

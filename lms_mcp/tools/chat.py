@@ -44,6 +44,7 @@ from .chat_inputs import build_input
 from .chat_models import check_capabilities, resolve_model
 from .chat_result import ChatResult, render_chat
 from .errors import model_not_found
+from .integrations import check_integrations
 from .native import native_turn
 from .progress import ChatProgress
 from .results import tool_result
@@ -139,6 +140,7 @@ async def chat(
         integrations=list[Integration](integrations) if integrations else None,
     )
     check_arguments(call)
+    check_integrations(call.integrations, ctx.request_context.lifespan_context.settings)
     if json_schema is not None:
         check_schema(json_schema)
     sessions = ctx.request_context.lifespan_context.sessions

@@ -142,6 +142,45 @@ def test_help_and_version_load_neither_the_sdk_nor_the_http_stack(argv: list[str
     assert not imported & {"httpx2", "httpcore2", "pydantic", "mcp", "anyio", "starlette", "uvicorn"}
 
 
+def imported_modules(*argv: str) -> set[str]:
+    """Every module `python -X importtime ARGV` imports, with stdin at its end (a stdio server starts and stops)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+        timeout=60,
+        env=child_env(LMSTUDIO_BASE_URL="http://127.0.0.1:9"),
+    )
+    return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+
+BARE_STDIO_SERVER = "from mcp.server.mcpserver import MCPServer; MCPServer('bare').run('stdio')"
+# Only the HTTP transport, the simulator or another subcommand needs these.
+NOT_FOR_STDIO = (
+    "lms_mcp.serving",
+    "lms_mcp.simulator",
+    "lms_mcp.doctor",
+    "lms_mcp.demo",
+    "uvicorn",
+    "starlette",
+    "sse_starlette",
+    "jsonschema",
+)
+
+
+def test_a_stdio_start_imports_nothing_only_http_needs_beyond_what_the_sdk_does() -> None:
+    """Cold start: a stdio session pays for no module of the HTTP stack that a bare MCPServer does not load itself."""
+    bridge = imported_modules("-m", "lms_mcp")
+    bare = imported_modules("-c", BARE_STDIO_SERVER)
+    assert {"lms_mcp.server", "mcp.server.stdio"} <= bridge  # it did serve stdio
+    for package in NOT_FOR_STDIO:
+        loaded = {name for name in bridge if name == package or name.startswith(package + ".")}
+        assert loaded <= bare, f"a stdio start imports {sorted(loaded - bare)}"
+
+
 @pytest.mark.parametrize(
     ("env", "value", "expected"),
     [

@@ -1,5 +1,6 @@
 """Every tool end to end: MCP client -> lms-mcp -> real HTTP -> the LM Studio simulator."""
 
+import json
 from typing import Any
 
 import anyio
@@ -11,6 +12,7 @@ from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, reply_text
 from lms_mcp.tools import TOOL_NAMES
+from lms_mcp.tools.manage import ModelListResult
 from tests.support import text_of
 
 pytestmark = pytest.mark.anyio
@@ -63,6 +65,15 @@ async def test_list_models_filters_by_type_and_loaded(client: Client) -> None:
     loaded = data(await client.call_tool("list_models", {"loaded_only": True}))
     assert [m["key"] for m in loaded["models"]] == [LOADED]
     assert "LOADED" in text_of(await client.call_tool("list_models", {"loaded_only": True}))
+
+
+async def test_list_models_structured_content_is_exactly_what_its_output_model_gives(client: Client) -> None:
+    """list_models builds its structured content as plain JSON values: keys, order and values as ModelListResult's."""
+    content = data(await client.call_tool("list_models", {}))
+    assert content["count"] == len(content["models"]) > 1
+    assert any(m["loaded_instances"] for m in content["models"])
+    canonical = ModelListResult.model_validate(content).model_dump(mode="json")
+    assert json.dumps(content) == json.dumps(canonical)
 
 
 async def test_chat_returns_the_models_answer_and_sends_only_what_was_asked(client: Client, sim: Simulator) -> None:

@@ -12,7 +12,7 @@ from ..lmstudio import LMStudioClient
 from ..lmstudio.models import LoadRequest, LoadSettings, ModelInfo
 from ..waiting import with_heartbeat
 from .errors import BridgeError, ErrorCode, model_not_found
-from .results import human_bytes, tool_result
+from .results import human_bytes, json_result, tool_result
 
 
 class InstanceSummary(BaseModel):
@@ -46,62 +46,67 @@ class ModelListResult(BaseModel):
     count: int
 
 
-def summarize(model: ModelInfo) -> ModelSummary:
+def summarize(model: ModelInfo) -> dict[str, Any]:
+    """One model as list_models reports it: ModelSummary's fields in order, as JSON values.
+
+    A dict, not a ModelSummary: the values come validated from LM Studio's answer, and building models only
+    to dump them again doubled the work per model (the SDK still checks the result against ModelListResult).
+    """
     caps = model.capabilities
     reasoning = caps.reasoning if caps else None
     quant = model.quantization
-    return ModelSummary(
-        key=model.key,
-        display_name=model.display_name,
-        type=model.type,
-        publisher=model.publisher,
-        architecture=model.architecture,
-        quantization=quant.name if quant else None,
-        bits_per_weight=quant.bits_per_weight if quant else None,
-        size_bytes=model.size_bytes,
-        params=model.params_string,
-        format=model.format,
-        max_context_length=model.max_context_length,
-        vision=bool(caps and caps.vision),
-        tool_use=bool(caps and caps.trained_for_tool_use),
-        reasoning_options=list(reasoning.allowed_options) if reasoning else None,
-        reasoning_default=reasoning.default if reasoning else None,
-        variants=model.variants,
-        selected_variant=model.selected_variant,
-        loaded_instances=[
-            InstanceSummary(id=inst.id, context_length=inst.config.context_length) for inst in model.loaded_instances
+    return {
+        "key": model.key,
+        "display_name": model.display_name,
+        "type": model.type,
+        "publisher": model.publisher,
+        "architecture": model.architecture,
+        "quantization": quant.name if quant else None,
+        "bits_per_weight": quant.bits_per_weight if quant else None,
+        "size_bytes": model.size_bytes,
+        "params": model.params_string,
+        "format": model.format,
+        "max_context_length": model.max_context_length,
+        "vision": bool(caps and caps.vision),
+        "tool_use": bool(caps and caps.trained_for_tool_use),
+        "reasoning_options": list(reasoning.allowed_options) if reasoning else None,
+        "reasoning_default": reasoning.default if reasoning else None,
+        "variants": model.variants,
+        "selected_variant": model.selected_variant,
+        "loaded_instances": [
+            {"id": inst.id, "context_length": inst.config.context_length} for inst in model.loaded_instances
         ],
-    )
+    }
 
 
-def render_model(model: ModelSummary) -> str:
-    traits = [model.type]
-    if model.params:
-        traits.append(model.params)
-    if model.quantization:
-        traits.append(model.quantization)
-    traits.append(human_bytes(model.size_bytes))
-    if model.max_context_length:
-        traits.append(f"max ctx {model.max_context_length}")
-    if model.vision:
+def render_model(model: dict[str, Any]) -> str:
+    traits = [model["type"]]
+    if model["params"]:
+        traits.append(model["params"])
+    if model["quantization"]:
+        traits.append(model["quantization"])
+    traits.append(human_bytes(model["size_bytes"]))
+    if model["max_context_length"]:
+        traits.append(f"max ctx {model['max_context_length']}")
+    if model["vision"]:
         traits.append("vision")
-    if model.tool_use:
+    if model["tool_use"]:
         traits.append("tool use")
-    if model.reasoning_options:
-        traits.append(f"reasoning {'|'.join(model.reasoning_options)}")
-    line = f"- {model.key} ({', '.join(traits)})"
-    if model.loaded_instances:
-        loaded = ", ".join(f"{i.id} ctx {i.context_length}" for i in model.loaded_instances)
+    if model["reasoning_options"]:
+        traits.append(f"reasoning {'|'.join(model['reasoning_options'])}")
+    line = f"- {model['key']} ({', '.join(traits)})"
+    if model["loaded_instances"]:
+        loaded = ", ".join(f"{i['id']} ctx {i['context_length']}" for i in model["loaded_instances"])
         line += f" LOADED: {loaded}"
     return line
 
 
-def render_model_list(result: ModelListResult) -> str:
-    if not result.models:
+def render_model_list(models: list[dict[str, Any]]) -> str:
+    if not models:
         return "No models match. Download one with download_model."
-    loaded = sum(1 for m in result.models if m.loaded_instances)
-    header = f"{result.count} model(s), {loaded} loaded:"
-    return "\n".join([header, *(render_model(m) for m in result.models)])
+    loaded = sum(1 for m in models if m["loaded_instances"])
+    header = f"{len(models)} model(s), {loaded} loaded:"
+    return "\n".join([header, *(render_model(m) for m in models)])
 
 
 class LoadResult(LoadSettings):
@@ -143,8 +148,7 @@ async def list_models(
         for m in listing.models
         if (type is None or m.type == type) and (not loaded_only or m.loaded_instances)
     ]
-    result = ModelListResult(models=models, count=len(models))
-    return tool_result(result, render_model_list(result))
+    return json_result({"models": models, "count": len(models)}, render_model_list(models))
 
 
 async def existing_instance(client: LMStudioClient, model: str, context_length: int | None) -> LoadResult | None:

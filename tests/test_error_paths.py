@@ -13,11 +13,10 @@ from starlette.routing import Route
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, serve_in_thread
+from tests.support import QWEN as MODEL
 from tests.support import text_of
 
 pytestmark = pytest.mark.anyio
-
-MODEL = "qwen/qwen3-4b"
 
 
 async def test_a_200_answer_of_the_wrong_shape_is_an_upstream_error(client: Client, sim: Simulator) -> None:

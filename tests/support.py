@@ -121,14 +121,15 @@ def run_captured(
     check: bool = False,
     cwd: Path | None = None,
     preexec_fn: Callable[[], object] | None = None,
+    timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command to its end (within 60 s), its stdout and stderr captured as UTF-8 text."""
+    """Run a command to its end, its stdout and stderr captured as UTF-8 text."""
     return subprocess.run(
         list(argv),
         capture_output=True,
         text=True,
         encoding="utf-8",
-        timeout=60,
+        timeout=timeout,
         env=env,
         check=check,
         cwd=cwd,

@@ -17,17 +17,12 @@ from lms_mcp.lmstudio.models import (
     ResponseFormat,
     TextPart,
 )
-from lms_mcp.simulator import PROFILE_NAMES, PROFILES, Simulator, serve_in_thread
+from lms_mcp.simulator import PROFILES, Simulator, serve_in_thread
 from tests.support import GEMMA, XHIGH
 
 pytestmark = pytest.mark.anyio
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-
-
-@pytest.fixture(params=PROFILE_NAMES)
-def profile(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture

@@ -35,11 +35,6 @@ WEBP = "data:image/webp;base64," + base64.b64encode(b"RIFF\x1a\x00\x00\x00WEBPVP
 Json = dict[str, Any]
 
 
-@pytest.fixture(params=PROFILE_NAMES)
-def profile(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
 @pytest.fixture
 def sim(profile: str) -> Simulator:
     return Simulator(SimulatorConfig(load_time=0.01), profile=profile)

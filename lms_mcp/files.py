@@ -29,19 +29,37 @@ class FileRefused(Exception):
         self.kind = kind
 
 
+NO_DIRS_AT_ROOT = (
+    "No directory may be read: the server runs from the filesystem root. Name the directories with "
+    "--allow-dir / LMS_MCP_ALLOWED_DIRS."
+)
+NO_DIRS_REMOTE = (
+    "No directory may be read: this server is served on a network address, where a caller's paths are "
+    "not paths on the server's machine. Put the text in the prompt (images as data: URLs), or start the "
+    "server with --allow-dir / LMS_MCP_ALLOWED_DIRS naming the directories it may share."
+)
+
+
 @dataclass(frozen=True)
 class FilePolicy:
     allowed_dirs: tuple[Path, ...]
     max_file_bytes: int
     max_total_bytes: int
+    # What FILE_NOT_ALLOWED says when no directory at all may be read.
+    no_dirs_reason: str = NO_DIRS_AT_ROOT
 
     @classmethod
-    def create(cls, dirs: tuple[str, ...], max_file_bytes: int, max_total_bytes: int) -> FilePolicy:
+    def create(
+        cls, dirs: tuple[str, ...], max_file_bytes: int, max_total_bytes: int, *, remote: bool = False
+    ) -> FilePolicy:
         """Resolve the allowed directories once; an empty tuple means the working directory.
 
         A host that starts the server from the filesystem root (as some desktop apps do) gets no
-        directory by default rather than the whole disk.
+        directory by default rather than the whole disk; a server on a network address (`remote`)
+        gets none either.
         """
+        if remote and not dirs:
+            return cls((), max_file_bytes, max_total_bytes, NO_DIRS_REMOTE)
         if dirs:
             roots = tuple(Path(d).expanduser().resolve() for d in dirs)
         else:
@@ -52,11 +70,7 @@ class FilePolicy:
     def resolve(self, given: str) -> Path:
         """The real path of an existing regular file inside an allowed directory, or FileRefused."""
         if not self.allowed_dirs:
-            raise FileRefused(
-                "not_allowed",
-                "No directory may be read: the server runs from the filesystem root. Name the directories "
-                "with --allow-dir / LMS_MCP_ALLOWED_DIRS.",
-            )
+            raise FileRefused("not_allowed", self.no_dirs_reason)
         try:
             candidate = Path(given).expanduser()
             if not candidate.is_absolute():

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .lmstudio.client import DEFAULT_BASE_URL, is_loopback_host, normalize_base_url
+from .team.tokens import ClientToken, parse_client_tokens
 from .tool_names import TOOL_NAMES
 
 Transport = Literal["stdio", "sse", "http"]
@@ -48,6 +49,11 @@ class Settings:
     max_total_file_bytes: int = 8_000_000
     # How often waits report progress (load heartbeats, download polls, queue position).
     progress_interval: float = 1.0
+    # Named HTTP clients, each with its own token, sessions and call rate.
+    http_tokens: tuple[ClientToken, ...] = dataclasses.field(default=(), repr=False)
+    # Tool calls one client may make in any minute; 0 means no limit.
+    max_calls_per_minute: int = 0
+    access_log: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,16 @@ def _directories(value: str) -> tuple[str, ...]:
         if not os.path.isdir(os.path.expanduser(directory)):
             raise ValueError(f"must name existing directories, got {directory!r}")
     return dirs
+
+
+def _calls_per_minute(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if not 0 <= count <= 100_000:
+        raise ValueError(f"must be a whole number from 0 (no limit) to 100000, got {value!r}")
+    return count
 
 
 def _byte_count(value: str) -> int:
@@ -284,6 +300,31 @@ OPTIONS: tuple[Option, ...] = (
         _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
         "LEVEL",
     ),
+    Option(
+        "http_tokens",
+        "--http-tokens",
+        "LMS_MCP_HTTP_TOKENS",
+        "named clients of the sse/http endpoints, comma-separated name:token pairs; each client has its own "
+        "sessions and call rate (prefer the env var: flags show in ps)",
+        parse_client_tokens,
+        "PAIRS",
+    ),
+    Option(
+        "max_calls_per_minute",
+        "--max-calls-per-minute",
+        "LMS_MCP_MAX_CALLS_PER_MINUTE",
+        "tool calls one client may make in any minute; more get RATE_LIMITED (default 0: no limit)",
+        _calls_per_minute,
+        "N",
+    ),
+    Option(
+        "access_log",
+        "--access-log",
+        "LMS_MCP_ACCESS_LOG",
+        "write one JSON line per tool call to stderr: time, client, tool, duration, outcome, model",
+        _bool,
+        switch=True,
+    ),
 )
 
 
@@ -321,9 +362,10 @@ def check_exposure(settings: Settings) -> None:
     """Refuse to serve LM Studio to the network with no token, unless told the network is trusted."""
     if settings.transport == "stdio" or is_loopback_host(settings.host):
         return
-    if settings.http_token or settings.allow_unauthenticated:
+    if settings.http_token or settings.http_tokens or settings.allow_unauthenticated:
         return
     raise SettingsError(
         f"--host {settings.host} would let anyone on the network use LM Studio through this server. Set a token "
-        "with LMS_MCP_HTTP_TOKEN (or --http-token), or pass --allow-unauthenticated if the network is trusted."
+        "with LMS_MCP_HTTP_TOKEN (or --http-token; LMS_MCP_HTTP_TOKENS for named clients), or pass "
+        "--allow-unauthenticated if the network is trusted."
     )

@@ -18,6 +18,7 @@ from ..app_state import AppState
 from ..lmstudio import ModelNotFoundError
 from ..lmstudio.models import Integration
 from ..sessions import Session
+from ..team.identity import calling_client
 from .arguments import (
     ContextLengthArg,
     FilesArg,
@@ -141,7 +142,7 @@ async def chat(
     check_arguments(call)
     if json_schema is not None:
         check_schema(json_schema)
-    sessions = ctx.request_context.lifespan_context.sessions
+    sessions = ctx.request_context.lifespan_context.sessions.of(calling_client())
     async with sessions.turn(session) as current:
         result = await take_turn(ctx, call, current)
         if session is not None and call.model is not None and result.response_id:

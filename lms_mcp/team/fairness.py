@@ -68,7 +68,7 @@ class FairQueue(Generic[T]):
 
     def position(self, item: T) -> int:
         """1 for the next item served, 2 for the one after, ..."""
-        return next(number for number, waiting in enumerate(self.service_order(), 1) if waiting is item)
+        return next(number for number, waiting in enumerate(self.service_order(), 1) if waiting == item)
 
     def _client_order(self) -> list[Client]:
         return sorted(self._waiting, key=lambda client: (self._served.get(client, 0), self._since[client]))

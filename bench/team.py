@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from bench.common import Bench, direct_chat_stream, direct_client
-from bench.procs import bridge_argv, child_env, free_port, http_server
+from bench.procs import bridge_argv, child_env, cpu_seconds, free_port, http_server
 from bench.rawclient import RawHttpClient, RpcError
 from bench.sim import LOADED_MODEL
 from bench.stats import Figure, Section, Summary, ratio
@@ -49,15 +49,15 @@ class Chat:
 
 
 @asynccontextmanager
-async def team_clients(bench: Bench) -> AsyncGenerator[list[RawHttpClient]]:
-    """lms-mcp over HTTP with CLIENTS named tokens, and one initialized raw client per token."""
+async def team_clients(bench: Bench) -> AsyncGenerator[tuple[list[RawHttpClient], int]]:
+    """lms-mcp over HTTP with CLIENTS named tokens, one initialized raw client per token, and its pid."""
     tokens = [secrets.token_urlsafe(24) for _ in range(CLIENTS)]
     pairs = ",".join(f"client{i}:{token}" for i, token in enumerate(tokens))
     env = child_env(LMSTUDIO_BASE_URL=bench.sim.url, LMS_MCP_HTTP_TOKENS=pairs)
     port = free_port()
     argv = bridge_argv("--transport", "http", "--port", str(port))
     async with AsyncExitStack() as stack:
-        url, _pid = await stack.enter_async_context(http_server("bridge-team", argv, port, env, bench.logs))
+        url, pid = await stack.enter_async_context(http_server("bridge-team", argv, port, env, bench.logs))
         clients: list[RawHttpClient] = []
         for token in tokens:
             client = await stack.enter_async_context(
@@ -65,7 +65,7 @@ async def team_clients(bench: Bench) -> AsyncGenerator[list[RawHttpClient]]:
             )
             await client.initialize()
             clients.append(client)
-        yield clients
+        yield clients, pid
 
 
 async def _one_chat(client: RawHttpClient, chat: Chat, tally: Tally, reply_tokens: int) -> str | None:
@@ -126,17 +126,23 @@ async def run(bench: Bench) -> Section:
     tally, direct = Tally(), list[float]()
     reps = bench.scaled(5, 2)
     started = time.perf_counter()
-    async with team_clients(bench) as clients:
+    server_cpu = 0.0
+    async with team_clients(bench) as (clients, pid):
         for rep in range(reps):
             sim.forget()
+            cpu_before = cpu_seconds(pid)
             bodies = await _repetition(bench, clients, rep, tally)
+            server_cpu += cpu_seconds(pid) - cpu_before
             direct += await _direct(bench, bodies)
     wall = time.perf_counter() - started
     _report(section, tally, Summary.of_seconds(tally.seconds), Summary.of_seconds(direct))
+    cpu_ms = ratio(server_cpu * 1000, len(tally.seconds) + len(tally.failures))
+    section.add(Figure("lms-mcp CPU per chat", cpu_ms, None, "ms"))
     section.notes.append(
         f"{reps} repetitions of 2 x {CLIENTS * CHATS_PER_CLIENT} chats ({len(tally.seconds)} answered) in "
         f"{wall:.1f} s; simulator reply {sim.config.reply_tokens} tokens, unpaced. Direct: the bodies lms-mcp "
-        "sent, replayed as streamed POSTs in bursts of the same size."
+        "sent, replayed as streamed POSTs in bursts of the same size. One event loop serves every call, so with "
+        "100 in flight a call's latency is mostly the CPU of the calls ahead of it (CPU per chat x 100)."
     )
     if tally.failures:
         section.notes.append(f"first failure: {tally.failures[0]}")

@@ -152,6 +152,21 @@ async def test_a_missing_or_wrong_token_is_refused_and_no_client_can_use_another
             assert (await http.post(url, json=listing, headers=alice | session)).status_code == 200
 
 
+async def test_no_client_can_post_into_anothers_sse_session(sim_url: str) -> None:
+    with team_server(sim_url, transport="sse") as url:
+        async with httpx2.AsyncClient(base_url=url.removesuffix("/sse"), timeout=20) as http:
+            alice = {"Authorization": f"Bearer {TOKENS['alice']}"}
+            async with http.stream("GET", "/sse", headers=alice) as stream:
+                endpoint = ""
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:"):
+                        endpoint = line[5:].strip()
+                        break
+                as_bob = {"Authorization": f"Bearer {TOKENS['bob']}"}
+                assert (await http.post(endpoint, json=INITIALIZE, headers=as_bob)).status_code == 404
+                assert (await http.post(endpoint, json=INITIALIZE, headers=alice)).status_code == 202
+
+
 async def test_the_single_token_still_works_as_one_client(sim: Simulator, sim_url: str) -> None:
     with team_server(sim_url, http_tokens=(), http_token=TOKENS["alice"]) as url:
         async with connect_as(url, "alice") as first, connect_as(url, "alice", "auto") as second:

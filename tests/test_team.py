@@ -157,8 +157,10 @@ async def test_no_client_can_post_into_anothers_sse_session(sim_url: str) -> Non
         async with httpx2.AsyncClient(base_url=url.removesuffix("/sse"), timeout=20) as http:
             alice = {"Authorization": f"Bearer {TOKENS['alice']}"}
             async with http.stream("GET", "/sse", headers=alice) as stream:
+                # Kept in a name: a line iterator dropped mid-stream would close the stream, and the session.
+                lines = stream.aiter_lines()
                 endpoint = ""
-                async for line in stream.aiter_lines():
+                async for line in lines:
                     if line.startswith("data:"):
                         endpoint = line[5:].strip()
                         break

@@ -1,4 +1,4 @@
-"""`lms-mcp demo`: a short tour of every core tool against the built-in simulator, no LM Studio needed."""
+"""`lms-mcp demo`: a short tour of every tool against the built-in simulator, no LM Studio needed."""
 
 from __future__ import annotations
 
@@ -23,17 +23,24 @@ def show(title: str, arguments: dict[str, Any], result: CallToolResult) -> None:
     print(f"\n=== {title} {arguments}\n--- {marker}:\n{text}", flush=True)
 
 
-class LiveLine:
-    """Progress on one terminal line, rewritten in place."""
+class ProgressLine:
+    """Progress of the running call: one line rewritten in place on a terminal, else a line per new message."""
 
-    def __init__(self) -> None:
+    def __init__(self, live: bool) -> None:
+        self.live = live
         self.width = 0
+        self.last = ""
 
     async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
         text = message or f"{progress:g}"
         if total:
             filled = int(30 * min(1.0, progress / total))
             text = f"[{'#' * filled}{'.' * (30 - filled)}] {text}"
+        if not self.live:
+            if text != self.last:
+                print(f"  {text}", flush=True)
+            self.last = text
+            return
         sys.stdout.write("\r" + text.ljust(self.width))
         sys.stdout.flush()
         self.width = len(text)
@@ -42,16 +49,17 @@ class LiveLine:
         if self.width:
             sys.stdout.write("\n")
             self.width = 0
+        self.last = ""
 
 
 async def tour(url: str) -> None:
-    live = LiveLine()
+    progress = ProgressLine(live=sys.stdout.isatty())
     async with Client(build_server(Settings(base_url=url, progress_interval=0.5))) as client:
 
         async def call(tool: str, arguments: dict[str, Any]) -> CallToolResult:
             print(f"\n>>> {tool}", flush=True)
-            result = await client.call_tool(tool, arguments, progress_callback=live)
-            live.done()
+            result = await client.call_tool(tool, arguments, progress_callback=progress)
+            progress.done()
             show(tool, arguments, result)
             return result
 
@@ -59,6 +67,9 @@ async def tour(url: str) -> None:
         await call("load_model", {"model": MODEL, "context_length": 8192})
         await call("chat", {"model": MODEL, "prompt": "Say hello to the new lms-mcp user.", "session": "demo"})
         await call("chat", {"prompt": "And once more, in fewer words.", "session": "demo"})
+        await call("list_sessions", {})
+        await call("reset_session", {"session": "demo"})
+        await call("embed", {"texts": ["LM Studio runs models locally.", "lms-mcp hands them work."]})
         started = await call("download_model", {"model": DOWNLOAD})
         job_id = started.structured_content.get("job_id") if started.structured_content else None
         if job_id:
@@ -69,7 +80,7 @@ async def tour(url: str) -> None:
 
 def run() -> int:
     config = SimulatorConfig(reply_tokens=30, tokens_per_second=60, load_time=0.6, download_duration=2.0)
-    print("lms-mcp demo: every core tool against the built-in LM Studio simulator (no LM Studio needed).")
+    print("lms-mcp demo: every tool against the built-in LM Studio simulator (no LM Studio needed).")
     with serve_in_thread(Simulator(config)) as url:
         print(f"Simulator at {url}; in real use lms-mcp talks to LM Studio at http://127.0.0.1:1234.")
         anyio.run(tour, url)

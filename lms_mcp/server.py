@@ -18,13 +18,13 @@ from . import __version__
 from .app_state import AppState
 from .files import FilePolicy
 from .lmstudio import LMStudioClient
-from .lmstudio.client import is_loopback_host
 from .sessions import SessionStore
 from .settings import Settings
 from .team.calls import CallPolicy
 from .tool_names import MODEL_CHANGING_TOOLS, TOOL_NAMES
 from .tools import register_tools
 from .tools.errors import argument_error, error_result
+from .urls import is_loopback_host
 from .waiting import PredictionSlots
 
 INSTRUCTIONS = """\
@@ -104,7 +104,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     server.predictions = predictions
     tools = enabled_tools(settings)
     server.policy = CallPolicy(tools, per_minute=settings.max_calls_per_minute, access_log=settings.access_log)
-    register_tools(server, tools)
+    register_tools(server, settings, tools)
     accept_log_level(server)
     return server
 

@@ -231,5 +231,10 @@ async def test_files_are_off_on_a_network_address_unless_directories_are_given(
     assert "network address" in text_of(refused) and "--allow-dir" in text_of(refused)
     allowed = await read_file_through_chat(replace(network, allowed_dirs=(str(tmp_path),)), "notes.txt")
     assert not allowed.is_error
+    # Only the directories named are shared: not the working directory besides them.
+    (tmp_path / "shared").mkdir()
+    elsewhere = replace(network, allowed_dirs=(str(tmp_path / "shared"),))
+    outside = await read_file_through_chat(elsewhere, str(tmp_path / "notes.txt"))
+    assert outside.is_error and text_of(outside).startswith("FILE_NOT_ALLOWED")
     loopback = replace(settings, transport="http", host="127.0.0.1")
     assert not (await read_file_through_chat(loopback, "notes.txt")).is_error

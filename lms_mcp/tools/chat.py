@@ -45,6 +45,7 @@ from .chat_inputs import build_input
 from .chat_models import check_capabilities, resolve_model
 from .chat_result import ChatResult, render_chat
 from .errors import model_not_found
+from .integrations import check_integrations
 from .native import native_turn
 from .progress import ChatProgress
 from .results import tool_result
@@ -76,7 +77,7 @@ async def take_turn(ctx: Context[AppState], call: ChatCall, current: Session | N
     state = ctx.request_context.lifespan_context
     call.model = model = await choose_model(state, call, current)
     notes = continue_session(call, current)
-    content = build_input(call.prompt, call.files, call.images, state.file_policy)
+    content = await build_input(call.prompt, call.files, call.images, state.file_policy)
 
     async def report(value: float, message: str) -> None:
         await ctx.report_progress(value, None, message)
@@ -140,6 +141,7 @@ async def chat(
         integrations=list[Integration](integrations) if integrations else None,
     )
     check_arguments(call)
+    check_integrations(call.integrations, ctx.request_context.lifespan_context.settings)
     if json_schema is not None:
         check_schema(json_schema)
     sessions = ctx.request_context.lifespan_context.sessions.of(calling_client())

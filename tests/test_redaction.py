@@ -5,10 +5,13 @@ import subprocess
 from typing import Any
 
 import pytest
+from mcp import Client
 
 from lms_mcp.lmstudio import LMStudioClient, LMStudioUnreachableError
+from lms_mcp.server import build_server
+from lms_mcp.settings import Settings
 from lms_mcp.urls import display_url, redact_urls
-from tests.support import child_env, free_port, initialize_request, lms_mcp_command
+from tests.support import child_env, free_port, initialize_request, lms_mcp_command, text_of
 
 
 @pytest.mark.parametrize(
@@ -65,3 +68,15 @@ async def test_client_errors_do_not_carry_credentials() -> None:
             await client.greeting()
     assert caught.value.base_url == f"http://***@127.0.0.1:{port}"
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_tool_errors_do_not_carry_credentials() -> None:
+    port = free_port()
+    async with Client(build_server(Settings(base_url=f"http://alice:s3cret@127.0.0.1:{port}"))) as client:
+        result = await client.call_tool("list_models", {})
+    assert result.is_error
+    assert text_of(result).startswith(
+        f"LMSTUDIO_UNREACHABLE: LM Studio is not reachable at http://***@127.0.0.1:{port}"
+    )
+    assert "s3cret" not in text_of(result) and "alice" not in text_of(result)

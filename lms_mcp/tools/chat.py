@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
@@ -143,7 +144,8 @@ async def chat(
     check_arguments(call)
     check_integrations(call.integrations, ctx.request_context.lifespan_context.settings)
     if json_schema is not None:
-        check_schema(json_schema)
+        # Checking against the metaschema is pure Python, up to a few tenths of a second: off the event loop.
+        await anyio.to_thread.run_sync(check_schema, json_schema)
     sessions = ctx.request_context.lifespan_context.sessions.of(calling_client())
     async with sessions.turn(session) as current:
         result = await take_turn(ctx, call, current)

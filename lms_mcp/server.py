@@ -46,7 +46,6 @@ class BridgeServer(MCPServer[AppState]):
 
     # Shared by every connection of the process; kept here so its state can be inspected.
     sessions: SessionStore
-    predictions: PredictionSlots
     policy: CallPolicy
 
     async def call_tool(
@@ -101,7 +100,6 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     for noisy in ("httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     server.sessions = sessions
-    server.predictions = predictions
     tools = enabled_tools(settings)
     server.policy = CallPolicy(tools, per_minute=settings.max_calls_per_minute, access_log=settings.access_log)
     register_tools(server, settings, tools)

@@ -1,17 +1,18 @@
-"""`python -m bench [--quick] [--json PATH] [--only SECTION ...] [--py-spy PATH]`."""
+"""`python -m bench [--quick] [--json PATH] [--only SECTION ...] [--py-spy PATH]`; `python -m bench team`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from bench import coldstart, concurrency, memory, overhead, scale, streaming
+from bench import coldstart, concurrency, memory, overhead, scale, streaming, team
 from bench.common import Bench
 from bench.machine import load_average, machine_info
 from bench.procs import LogFiles
@@ -30,6 +31,7 @@ SECTIONS: dict[str, tuple[str, SectionRunner]] = {
     "streaming": ("3. Streaming latency", streaming.run),
     "memory": ("5. Memory", memory.run),
     "scale": ("6. Scale", scale.run),
+    "team": ("7. Shared server", team.run),
 }
 
 
@@ -69,7 +71,9 @@ async def run_sections(bench: Bench, keys: list[str]) -> list[Section]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # `python -m bench team`: the shared-server section alone, as `--only team`.
+    args = parse_args(["--only", "team", *given[1:]] if given[:1] == ["team"] else given)
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     machine = machine_info()

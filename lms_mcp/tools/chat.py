@@ -19,6 +19,7 @@ from ..app_state import AppState
 from ..lmstudio import ModelNotFoundError
 from ..lmstudio.models import Integration
 from ..sessions import Session
+from ..team.identity import calling_client
 from .arguments import (
     ContextLengthArg,
     FilesArg,
@@ -145,7 +146,7 @@ async def chat(
     if json_schema is not None:
         # Checking against the metaschema is pure Python, up to a few tenths of a second: off the event loop.
         await anyio.to_thread.run_sync(check_schema, json_schema)
-    sessions = ctx.request_context.lifespan_context.sessions
+    sessions = ctx.request_context.lifespan_context.sessions.of(calling_client())
     async with sessions.turn(session) as current:
         result = await take_turn(ctx, call, current)
         if session is not None and call.model is not None and result.response_id:

@@ -95,6 +95,7 @@ def served(request: pytest.FixtureRequest, shared_sim_server: tuple[Simulator, s
     env = child_env(LMSTUDIO_BASE_URL=shared_sim_server[1])
     with served_over_network(request.param, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as (process, url):
         yield url
+        # Stopped here, while its stdout can still be read: an HTTP server writes nothing there.
         process.terminate()
         process.wait(timeout=10)
         assert process.stdout and process.stdout.read() == b""

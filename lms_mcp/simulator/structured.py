@@ -57,7 +57,11 @@ class SchemaError(ValueError):
 
 def generate(schema: object, seed: str) -> Any:
     """A JSON value that validates against `schema`; the same schema and seed always give the same value."""
-    return _Builder(schema, seed).value(schema, "$", 0)
+    try:
+        return _Builder(schema, seed).value(schema, "$", 0)
+    except RecursionError:
+        # A schema that refers to itself without end (`{"allOf": [{"$ref": "#"}]}`): no grammar to compile.
+        raise SchemaError("the schema refers to itself without end") from None
 
 
 def violate(schema: object, document: object) -> Any:

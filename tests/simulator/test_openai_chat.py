@@ -272,6 +272,7 @@ async def test_request_errors(lms: httpx2.AsyncClient) -> None:
         ({"model": GEMMA, "messages": user, "stream": "yes"}, 400, "stream"),
         ({"model": QWEN, "messages": image}, 400, "messages"),  # Qwen has no vision
         (structured({"$ref": "#/$defs/missing"}), 400, "response_format"),
+        (structured({"allOf": [{"$ref": "#"}]}), 400, "response_format"),  # refers to itself without end
         ({"model": GEMMA, "messages": user, "response_format": {"type": "json_schema"}}, 400, "response_format"),
     ]
     for body, status, param in cases:

@@ -49,6 +49,8 @@ class Settings:
     max_total_file_bytes: int = 8_000_000
     # How often waits report progress (load heartbeats, download polls, queue position).
     progress_interval: float = 1.0
+    # What one delegate call's model may read through its tools (file text, listings, matches), in bytes.
+    max_delegate_bytes: int = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,15 @@ OPTIONS: tuple[Option, ...] = (
         "stderr log level: DEBUG, INFO (default), WARNING or ERROR",
         _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
         "LEVEL",
+    ),
+    Option(
+        "max_delegate_bytes",
+        "--max-delegate-bytes",
+        "LMS_MCP_MAX_DELEGATE_BYTES",
+        "most bytes a delegate call's model may read through its tools: file text, listings and matches "
+        "(default 2000000)",
+        _byte_count,
+        "BYTES",
     ),
 )
 

@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # the config imports this module, and the state imports the c
     from lms_mcp.simulator.openai_tools import ToolChoice
     from lms_mcp.simulator.state import Message, ToolCall
 
-# What the gullible model takes for an instruction: "read" and a path with a slash in it.
-_INSTRUCTION = re.compile(r"(?i)\bread\s+(?:the\s+file\s+)?(\S*/\S*)")
+# What the gullible model takes for an instruction: "read", then a path with a slash in it.
+_INSTRUCTION = re.compile(r"(?i)\bread\s+(?:the\s+file\s+)?([\w.~/-]*/[^\s'\"`,;()]*)")
 _OBEY_PREFIX = "call_obey_"
 
 

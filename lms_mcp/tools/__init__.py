@@ -4,7 +4,7 @@ from mcp.server.mcpserver import MCPServer
 
 from ..app_state import AppState
 from ..tool_names import CORE_TOOLS, TOOL_NAMES
-from . import chat, downloads, embed, manage, sessions
+from . import chat, delegate, downloads, embed, manage, sessions
 from .registry import ACTS, ENSURES, READS, REMOVES, ToolSpec, reaching_out, register
 
 __all__ = ["CORE_TOOLS", "TOOLS", "TOOL_NAMES", "register_tools"]
@@ -12,6 +12,8 @@ __all__ = ["CORE_TOOLS", "TOOLS", "TOOL_NAMES", "register_tools"]
 TOOLS = (
     # chat can reach remote MCP servers through `integrations`.
     ToolSpec(chat.chat, "Ask a local model", reaching_out(ACTS)),
+    # delegate runs predictions (so not read-only), but reads files only and never leaves this machine.
+    ToolSpec(delegate.delegate, "Delegate a task over files", ACTS),
     ToolSpec(manage.list_models, "List LM Studio models", READS),
     ToolSpec(manage.load_model, "Load a model", ENSURES),
     ToolSpec(manage.unload_model, "Unload a model", REMOVES),

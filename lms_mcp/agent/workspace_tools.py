@@ -95,7 +95,7 @@ class Workspace:
         footer = (
             f"[first {LIST_ENTRIES} entries: list a subdirectory, lower depth or use pattern]"
             if len(lines) > LIST_ENTRIES
-            else f"[{count} entries]"
+            else f"[{_count(count, 'entry', 'entries')}]"
         )
         target = arguments.path or self.scope.describe()
         return ToolResult("\n".join([*lines[:LIST_ENTRIES], footer]), _count(count, "entry", "entries"), target=target)

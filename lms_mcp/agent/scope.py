@@ -52,7 +52,7 @@ class Scope:
     def check_real(self, given: str, real: str) -> None:
         """Refuse what was opened if its real path is outside the task's paths (a symlink that leads out)."""
         if not any(self._inside(real, place.real) for place in self.places):
-            raise self._outside(given, via=" leads outside")
+            raise self._outside(given, via=" leads")
 
     def open_file(self, given: str) -> Opened:
         """A regular file inside the task's paths, opened race-free by the sandbox; the caller closes it."""

@@ -32,6 +32,7 @@ from ..lmstudio.models import (
 from .budget import Budget, StopReason
 from .progress import DelegateProgress
 from .prompts import final_request, system_prompt
+from .text import wire_safe
 from .tool_specs import FUNCTION_TOOLS, Arguments, BadCall, read_arguments
 from .turns import ask
 from .workspace_tools import ToolResult, Workspace
@@ -97,8 +98,10 @@ class Delegation:
         self.budget = Budget(assignment.max_steps, assignment.max_bytes)
         scope = workspace.scope
         self.messages = [
-            CompletionMessage(role="system", content=system_prompt(scope.describe(), scope.base, assignment.max_steps)),
-            CompletionMessage(role="user", content=assignment.task),
+            CompletionMessage(
+                role="system", content=wire_safe(system_prompt(scope.describe(), scope.base, assignment.max_steps))
+            ),
+            CompletionMessage(role="user", content=wire_safe(assignment.task)),
         ]
         self.outcome = Outcome(final=_empty_choice(), stopped="finished", model_instance=assignment.model)
         # Calls already run, by tool and arguments: the step that ran them.
@@ -117,7 +120,7 @@ class Delegation:
             return self._finish(answered, stopped)
         await self.progress.answering(stopped)
         if answered is not None:
-            self.messages.append(CompletionMessage(role="assistant", content=answered.message.content or ""))
+            self.messages.append(CompletionMessage(role="assistant", content=wire_safe(answered.message.content or "")))
         request = final_request(
             stopped,
             max_steps=self.assignment.max_steps,
@@ -138,7 +141,7 @@ class Delegation:
             calls = choice.message.tool_calls or []
             if not calls:
                 return "finished", choice
-            ids = [call.id or f"call_{self.outcome.turns}_{n}" for n, call in enumerate(calls)]
+            ids = [wire_safe(call.id) or f"call_{self.outcome.turns}_{n}" for n, call in enumerate(calls)]
             self._remember_calls(choice.message, calls, ids)
             for call_id, call in zip(ids, calls, strict=True):
                 await self._call(call_id, call, deadline)
@@ -169,7 +172,7 @@ class Delegation:
             self._answer_call(call_id, NOT_RUN.format(why=why))
             return
         self.budget.steps += 1
-        given: dict[str, Any] | str = raw
+        given: dict[str, Any] | str = wire_safe(raw)
         try:
             arguments, parsed = read_arguments(name, raw)
         except BadCall as exc:
@@ -177,13 +180,14 @@ class Delegation:
         else:
             given = parsed
             result = await self._run_once(name, arguments, parsed, deadline)
-        text = self.budget.take(result.text)
+        text = self.budget.take(wire_safe(result.text))
         size = len(text.encode("utf-8"))
         if result.file is not None:
-            self.outcome.files_read[result.file] = self.outcome.files_read.get(result.file, 0) + size
-        self.outcome.steps.append(Step(name, given, size, result.summary, result.ok))
+            shown = wire_safe(result.file)
+            self.outcome.files_read[shown] = self.outcome.files_read.get(shown, 0) + size
+        self.outcome.steps.append(Step(wire_safe(name), given, size, result.summary, result.ok))
         self._answer_call(call_id, text)
-        await self.progress.step(name, result.target, size, result.ok)
+        await self.progress.step(wire_safe(name), wire_safe(result.target), size, result.ok)
 
     async def _run_once(self, name: str, arguments: Arguments, given: dict[str, Any], deadline: float) -> ToolResult:
         """Run a call, unless the same call ran before: then say so (the model already has its result)."""
@@ -204,11 +208,16 @@ class Delegation:
     ) -> None:
         echoed = [
             RequestToolCall(
-                id=call_id, function=CalledFunction(name=call.function.name, arguments=call.function.arguments)
+                id=call_id,
+                function=CalledFunction(
+                    name=wire_safe(call.function.name), arguments=wire_safe(call.function.arguments)
+                ),
             )
             for call_id, call in zip(ids, calls, strict=True)
         ]
-        self.messages.append(CompletionMessage(role="assistant", content=message.content or "", tool_calls=echoed))
+        self.messages.append(
+            CompletionMessage(role="assistant", content=wire_safe(message.content or ""), tool_calls=echoed)
+        )
 
     def _answer_call(self, call_id: str, text: str) -> None:
         self.messages.append(CompletionMessage(role="tool", content=text, tool_call_id=call_id))

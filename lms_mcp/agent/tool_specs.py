@@ -13,6 +13,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..lmstudio.models import FunctionSpec, FunctionTool
+from .text import wire_safe_json
 
 MAX_PATTERN = 500
 
@@ -94,7 +95,7 @@ def read_arguments(name: str, raw: str) -> tuple[Arguments, dict[str, Any]]:
     if model is None:
         raise BadCall(f"There is no tool {name!r}. The tools are list_files, read_file and search_files.")
     try:
-        given: Any = json.loads(raw) if raw.strip() else {}
+        given: Any = wire_safe_json(json.loads(raw)) if raw.strip() else {}
     except ValueError as exc:
         raise BadCall(f"The arguments of {name} are not valid JSON ({exc}). Send a JSON object.") from None
     if not isinstance(given, dict):

@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--json PATH] [--only SECTION ...] [--py-spy PATH]`."""
+"""`python -m bench [SECTION ...] [--quick] [--json PATH] [--only SECTION ...] [--py-spy PATH]`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from bench import coldstart, concurrency, memory, overhead, scale, streaming
+from bench import coldstart, concurrency, delegation, memory, overhead, scale, streaming
 from bench.common import Bench
 from bench.machine import load_average, machine_info
 from bench.procs import LogFiles
@@ -30,6 +30,7 @@ SECTIONS: dict[str, tuple[str, SectionRunner]] = {
     "streaming": ("3. Streaming latency", streaming.run),
     "memory": ("5. Memory", memory.run),
     "scale": ("6. Scale", scale.run),
+    "delegation": ("7. Delegation", delegation.run),
 }
 
 
@@ -38,6 +39,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="Benchmark lms-mcp (stdio and Streamable HTTP) against the LM Studio simulator.",
     )
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help="run only these sections (like --only)")
     parser.add_argument("--quick", action="store_true", help="fewer samples and smaller sizes (about a minute)")
     parser.add_argument(
         "--json", type=Path, default=RESULTS / "latest.json", help="where to write the results (default: %(default)s)"
@@ -48,7 +50,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="py-spy executable for the profile of section 1 (default: py-spy on PATH, if any)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.sections if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section {', '.join(unknown)} (choose from {', '.join(SECTIONS)})")
+    args.only = [*(args.only or []), *args.sections] or None
+    return args
 
 
 async def run_sections(bench: Bench, keys: list[str]) -> list[Section]:

@@ -535,13 +535,19 @@ async def test_a_model_not_trained_for_tool_use_is_noted(client: Client, sim: Si
 
 
 async def test_without_a_model_a_loaded_tool_use_model_is_used_within_its_context(
-    client: Client, sim: Simulator
+    client: Client, sim: Simulator, project: Path
 ) -> None:
-    script(sim, call("read_file", path="src/auth.py"))
-    found = data(await client.call_tool("delegate", {"task": "x"}))
-    assert found["model_instance_id"] == GEMMA
-    assert bodies(sim)[0]["model"] == GEMMA
-    assert found["notes"][0].startswith("The model may read 12288 bytes, to fit its loaded context of 4096 tokens")
+    (project / "long.md").write_text("a few words on a line\n" * 1000, encoding="utf-8")
+    script(sim, call("read_file", path="long.md"), call("read_file", path="long.md", start_line=500))
+    result = await client.call_tool("delegate", {"task": "x"})
+    found = data(result)
+    assert found["model_instance_id"] == GEMMA and bodies(sim)[0]["model"] == GEMMA
+    # Loaded with 4,096 tokens of context: it may read 3 bytes a token.
+    assert found["stopped"] == "budget" and found["bytes_read"] == 3 * 4096
+    assert found["notes"] == [
+        "Exploring stopped when the model had read 12.3 kB, about three quarters of its loaded context (4096 "
+        "tokens); the answer rests on that. Narrow `paths`, or load the model with a larger context_length."
+    ]
 
 
 async def test_without_a_loaded_tool_use_model_the_error_names_those_that_are(client: Client, sim: Simulator) -> None:

@@ -23,7 +23,7 @@ from ..sandbox import FileRefused
 from .arguments import JsonSchemaArg, MaxOutputTokensArg, ModelArg, ReasoningArg
 from .chat_inputs import refused
 from .delegate_models import ToolModel, choose_tool_model
-from .delegate_result import DelegateResult, build_result, render_delegate
+from .delegate_result import DelegateResult, build_result, context_bytes, render_delegate
 from .errors import BridgeError, ErrorCode, model_not_found
 from .results import tool_result
 from .structured import REASONING_EFFORT, answer_text, check_schema, parse_answer
@@ -95,7 +95,15 @@ async def delegate(
         listing = await state.client.list_models()
         raise model_not_found(chosen.key, [m.key for m in listing.models]) from None
     answer, parsed, notes = _answer(outcome.final.message, json_schema)
-    result = build_result(outcome, answer, parsed, max_steps=max_steps, notes=[*chosen.notes, *notes])
+    by_context = assignment.max_bytes < state.settings.max_delegate_bytes
+    result = build_result(
+        outcome,
+        answer,
+        parsed,
+        max_steps=max_steps,
+        notes=[*chosen.notes, *notes],
+        context=chosen.context_length if by_context else None,
+    )
     return tool_result(result, render_delegate(result))
 
 
@@ -109,12 +117,8 @@ def _assignment(
     state: AppState,
 ) -> Assignment:
     max_bytes = state.settings.max_delegate_bytes
-    if chosen.context_length is not None and chosen.context_length * 3 < max_bytes:
-        max_bytes = chosen.context_length * 3
-        chosen.notes.append(
-            f"The model may read {max_bytes} bytes, to fit its loaded context of {chosen.context_length} tokens; "
-            "load it with a larger context_length to let it read more."
-        )
+    if chosen.context_length is not None:
+        max_bytes = min(max_bytes, context_bytes(chosen.context_length))
     return Assignment(
         task=task,
         model=chosen.key,

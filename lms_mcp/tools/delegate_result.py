@@ -55,12 +55,26 @@ STOPPED_NOTES: dict[StopReason, str] = {
     "time": "Exploring stopped when its time was up (two thirds of --max-call-seconds); the answer rests on what "
     "the model had read by then. Raise LMS_MCP_MAX_CALL_SECONDS, or use a faster model.",
 }
+CONTEXT_NOTE = (
+    "Exploring stopped when the model had read {bytes}, about three quarters of its loaded context ({context} "
+    "tokens); the answer rests on that. Narrow `paths`, or load the model with a larger context_length."
+)
 TRUNCATED = "The answer was cut off at max_output_tokens: raise it to get the rest."
 EMPTY = "The model gave an empty answer: try again, with a larger model, or give the task more detail."
 
 
-def build_result(outcome: Outcome, answer: str, parsed: Any, *, max_steps: int, notes: list[str]) -> DelegateResult:
-    stop_note = STOPPED_NOTES[outcome.stopped].format(max_steps=max_steps, bytes=size_text(outcome.bytes_read))
+def context_bytes(context_length: int) -> int:
+    """What a model may read with a loaded context of `context_length` tokens: three bytes a token, so at about
+    four bytes a token a quarter of the context stays free for the prompt, the tools and the answer."""
+    return 3 * context_length
+
+
+def build_result(
+    outcome: Outcome, answer: str, parsed: Any, *, max_steps: int, notes: list[str], context: int | None = None
+) -> DelegateResult:
+    """`context`: the loaded context, when it (not LMS_MCP_MAX_DELEGATE_BYTES) set the reading budget."""
+    template = CONTEXT_NOTE if outcome.stopped == "budget" and context else STOPPED_NOTES[outcome.stopped]
+    stop_note = template.format(max_steps=max_steps, bytes=size_text(outcome.bytes_read), context=context)
     truncated = outcome.final.finish_reason == "length"
     extra = [stop_note] if stop_note else []
     if truncated:

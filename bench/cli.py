@@ -1,17 +1,21 @@
-"""`python -m bench [SECTION ...] [--quick] [--json PATH] [--only SECTION ...] [--py-spy PATH]`."""
+"""`python -m bench [--quick] [--json PATH] [--only SECTION ...] [--py-spy PATH]`.
+
+`python -m bench team` and `python -m bench delegation` run that section alone.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from bench import coldstart, concurrency, delegation, memory, overhead, scale, streaming
+from bench import coldstart, concurrency, delegation, memory, overhead, scale, streaming, team
 from bench.common import Bench
 from bench.machine import load_average, machine_info
 from bench.procs import LogFiles
@@ -30,7 +34,8 @@ SECTIONS: dict[str, tuple[str, SectionRunner]] = {
     "streaming": ("3. Streaming latency", streaming.run),
     "memory": ("5. Memory", memory.run),
     "scale": ("6. Scale", scale.run),
-    "delegation": ("7. Delegation", delegation.run),
+    "team": ("7. Shared server", team.run),
+    "delegation": ("8. Delegation", delegation.run),
 }
 
 
@@ -39,7 +44,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench",
         description="Benchmark lms-mcp (stdio and Streamable HTTP) against the LM Studio simulator.",
     )
-    parser.add_argument("sections", nargs="*", metavar="SECTION", help="run only these sections (like --only)")
     parser.add_argument("--quick", action="store_true", help="fewer samples and smaller sizes (about a minute)")
     parser.add_argument(
         "--json", type=Path, default=RESULTS / "latest.json", help="where to write the results (default: %(default)s)"
@@ -50,12 +54,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="py-spy executable for the profile of section 1 (default: py-spy on PATH, if any)",
     )
-    args = parser.parse_args(argv)
-    unknown = [name for name in args.sections if name not in SECTIONS]
-    if unknown:
-        parser.error(f"unknown section {', '.join(unknown)} (choose from {', '.join(SECTIONS)})")
-    args.only = [*(args.only or []), *args.sections] or None
-    return args
+    return parser.parse_args(argv)
 
 
 async def run_sections(bench: Bench, keys: list[str]) -> list[Section]:
@@ -76,7 +75,10 @@ async def run_sections(bench: Bench, keys: list[str]) -> list[Section]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # `python -m bench team` (or `delegation`): that section alone, as `--only team`.
+    alone = given[:1] == ["team"] or given[:1] == ["delegation"]
+    args = parse_args(["--only", given[0], *given[1:]] if alone else given)
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     machine = machine_info()

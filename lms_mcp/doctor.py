@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import shlex
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -11,16 +10,24 @@ from pathlib import Path
 
 import anyio
 
+from .host_configs import render
 from .lmstudio import (
     AuthInvalidError,
     AuthRequiredError,
     LMStudioClient,
     LMStudioError,
+    LMStudioUnreachableError,
     NotLMStudioV1Error,
 )
 from .lmstudio.models import ModelList
 from .settings import Settings
 from .tools.errors import translate
+from .urls import display_url, redact_urls
+
+NO_LM_STUDIO = (
+    "No LM Studio at hand? `lms-mcp demo` tours every tool against a built-in simulator, and "
+    "`lms-mcp simulate` serves one at http://127.0.0.1:1234 for lms-mcp (or your MCP host) to talk to."
+)
 
 
 @dataclass
@@ -36,25 +43,35 @@ class Report:
 
     def problem(self, text: str, fix: str) -> None:
         self.problems += 1
-        self.lines.append(f"  FAIL  {text}\n        fix: {fix}")
+        # The advice may quote LMSTUDIO_BASE_URL, credentials and all.
+        self.lines.append(f"  FAIL  {text}\n        fix: {redact_urls(fix)}")
 
 
 def _advice(exc: LMStudioError, settings: Settings) -> str:
     # The error contract's advice, without its code prefix.
-    return str(translate(exc, settings)).split(": ", 1)[1]
+    return translate(exc, settings).message
 
 
 async def check(settings: Settings) -> Report:
     report = Report()
+    url = display_url(settings.base_url)
     async with LMStudioClient(
         settings.base_url, api_token=settings.api_token, connect_timeout=settings.connect_timeout, read_timeout=30
     ) as client:
         try:
-            await client.greeting()
-            report.ok(f"LM Studio answers at {settings.base_url}")
+            is_lm_studio = await client.greeting()
         except LMStudioError as exc:
-            report.problem(f"LM Studio does not answer at {settings.base_url}", _advice(exc, settings))
+            report.problem(f"LM Studio does not answer at {url}", _advice(exc, settings))
+            if isinstance(exc, LMStudioUnreachableError):
+                report.note(NO_LM_STUDIO)
             return report
+        if not is_lm_studio:
+            report.problem(
+                f"the server at {url} answers, but says it is not LM Studio",
+                "point LMSTUDIO_BASE_URL / --base-url at LM Studio's server (LM Studio > Developer shows it)",
+            )
+            return report
+        report.ok(f"LM Studio answers at {url}")
         try:
             listing = await client.list_models()
         except NotLMStudioV1Error as exc:
@@ -103,49 +120,27 @@ def check_models(report: Report, listing: ModelList, settings: Settings) -> None
 
 
 def server_env(settings: Settings) -> dict[str, str]:
-    env = {"LMSTUDIO_BASE_URL": settings.base_url}
+    # Secrets are never printed: the user pastes them in.
+    env = {"LMSTUDIO_BASE_URL": display_url(settings.base_url, mask="<user>:<password>")}
     if settings.api_token:
-        # The token itself is never printed: the user pastes it in.
         env["LM_API_TOKEN"] = "<your LM Studio API token>"
     if settings.default_model:
         env["LMS_MCP_DEFAULT_MODEL"] = settings.default_model
     return env
 
 
-def host_configs(settings: Settings, command: list[str]) -> str:
-    env = server_env(settings)
-    program, args = command[0], command[1:]
-    desktop = {"mcpServers": {"lmstudio": {"command": program, "args": args, "env": env}}}
-    cursor = desktop
-    vscode = {"servers": {"lmstudio": {"type": "stdio", "command": program, "args": args, "env": env}}}
-    env_flags = " ".join(f"-e {k}={shlex.quote(v)}" for k, v in env.items())
-    return "\n".join(
-        [
-            "Claude Desktop (claude_desktop_config.json):",
-            json.dumps(desktop, indent=2),
-            "",
-            "Claude Code:",
-            f"  claude mcp add lmstudio {env_flags} -- {shlex.join(command)}",
-            "",
-            "Cursor (~/.cursor/mcp.json):",
-            json.dumps(cursor, indent=2),
-            "",
-            "VS Code (.vscode/mcp.json):",
-            json.dumps(vscode, indent=2),
-        ]
-    )
-
-
 def installed_command() -> list[str]:
-    """The absolute path of this lms-mcp, which GUI hosts need (they do not see the shell's PATH)."""
-    beside = Path(sys.executable).parent / "lms-mcp"
-    script = str(beside) if beside.exists() else shutil.which("lms-mcp")
-    return [script] if script else [sys.executable, "-m", "lms_mcp"]
+    """The absolute path of this lms-mcp, which GUI hosts need (they do not see the shell's PATH).
+
+    shutil.which finds `lms-mcp.exe` on Windows (PATHEXT); the one beside this interpreter comes first.
+    """
+    script = shutil.which("lms-mcp", path=str(Path(sys.executable).parent)) or shutil.which("lms-mcp")
+    return [os.path.abspath(script)] if script else [sys.executable, "-m", "lms_mcp"]
 
 
 def run(settings: Settings) -> int:
     report = anyio.run(check, settings)
-    print(f"lms-mcp doctor: LM Studio at {settings.base_url}")
+    print(f"lms-mcp doctor: LM Studio at {display_url(settings.base_url)}")
     print("\n".join(report.lines))
     print()
     if report.problems:
@@ -153,5 +148,5 @@ def run(settings: Settings) -> int:
     else:
         print("All good. Add lms-mcp to your MCP host:")
     print()
-    print(host_configs(settings, installed_command()))
+    print(render(installed_command(), server_env(settings), sys.platform))
     return 1 if report.problems else 0

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from .lmstudio.client import DEFAULT_BASE_URL, is_loopback_host, normalize_base_url
+from .integration_policy import IntegrationPolicy
+from .team.tokens import ClientToken, parse_client_tokens
 from .tool_names import TOOL_NAMES
+from .urls import DEFAULT_BASE_URL, is_loopback_host, normalize_base_url
 
 Transport = Literal["stdio", "sse", "http"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -42,13 +45,20 @@ class Settings:
     read_only: bool = False
     # Tool names to serve; empty means all of them.
     tools: tuple[str, ...] = ()
-    # Directories `files` and `images` may be read from; empty means the working directory (unless it is a
-    # filesystem root or a system directory: then none).
+    # Directories `files` and `images` may be read from besides the working directory (which counts unless
+    # it is a filesystem root or a system directory).
     allowed_dirs: tuple[str, ...] = ()
     max_file_bytes: int = 2_000_000
     max_total_file_bytes: int = 8_000_000
     # How often waits report progress (load heartbeats, download polls, queue position).
     progress_interval: float = 1.0
+    # LM Studio integrations chat may ask for (--read-only drops per-call MCP servers).
+    integrations: IntegrationPolicy = IntegrationPolicy()
+    # Named HTTP clients, each with its own token, sessions and call rate.
+    http_tokens: tuple[ClientToken, ...] = dataclasses.field(default=(), repr=False)
+    # Tool calls one client may make in any minute; 0 means no limit.
+    max_calls_per_minute: int = 0
+    access_log: bool = False
     # What one delegate call's model may read through its tools (file text, listings, matches), in bytes.
     max_delegate_bytes: int = 2_000_000
 
@@ -62,10 +72,15 @@ class Option:
     parse: Callable[[str], Any]
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
-    # A flag that may be given several times; the env var holds the values joined by os.pathsep.
-    repeatable: bool = False
+    # Set for a flag that may be given several times: each value is parsed alone and the setting is their
+    # tuple. It splits the env var's value into those values.
+    split_env: Callable[[str], list[str]] | None = None
     # A flag that takes no value (on when given); its env var takes 1/0, true/false, yes/no.
     switch: bool = False
+
+    @property
+    def repeatable(self) -> bool:
+        return self.split_env is not None
 
 
 def _base_url(value: str) -> str:
@@ -76,34 +91,29 @@ def _base_url(value: str) -> str:
     return url
 
 
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise ValueError(f"must be a port number from 1 to 65535, got {value!r}")
-    return port
+def _number(
+    convert: Callable[[str], float], low: float, high: float, what: str, *, above: bool = False
+) -> Callable[[str], Any]:
+    """A parser of numbers from `low` (or above it, with `above`) to `high`; `what` completes "must be ..."."""
+
+    def parse(value: str) -> float:
+        try:
+            number = convert(value.strip())
+        except ValueError:
+            number = None
+        # Written so that NaN fails too.
+        if number is None or not (low < number if above else low <= number) or not number <= high:
+            raise ValueError(f"must be {what}, got {value!r}")
+        return number
+
+    return parse
 
 
-def _count(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        count = -1
-    if not 0 <= count <= 1024:
-        raise ValueError(f"must be a whole number from 0 (no limit) to 1024, got {value!r}")
-    return count
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = 0.0
-    if not 0 < seconds <= 86_400:
-        raise ValueError(f"must be a number of seconds above 0 and at most 86400, got {value!r}")
-    return seconds
+_port = _number(int, 1, 65535, "a port number from 1 to 65535")
+_count = _number(int, 0, 1024, "a whole number from 0 (no limit) to 1024")
+_seconds = _number(float, 0, 86_400, "a number of seconds above 0 and at most 86400", above=True)
+_byte_count = _number(int, 1, 1_000_000_000, "a number of bytes from 1 to 1000000000")
+_calls_per_minute = _number(int, 0, 100_000, "a whole number from 0 (no limit) to 100000")
 
 
 def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
@@ -137,22 +147,18 @@ def _tool_list(value: str) -> tuple[str, ...]:
     return names
 
 
-def _directories(value: str) -> tuple[str, ...]:
-    dirs = tuple(part.strip() for part in value.split(os.pathsep) if part.strip())
-    for directory in dirs:
-        if not os.path.isdir(os.path.expanduser(directory)):
-            raise ValueError(f"must name existing directories, got {directory!r}")
-    return dirs
+def _directory(value: str) -> str:
+    if not os.path.isdir(os.path.expanduser(value)):
+        raise ValueError(f"must name an existing directory, got {value!r}")
+    return value
 
 
-def _byte_count(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        count = 0
-    if not 1 <= count <= 1_000_000_000:
-        raise ValueError(f"must be a number of bytes from 1 to 1000000000, got {value!r}")
-    return count
+def _directory_list(value: str) -> list[str]:
+    """Directories joined by os.pathsep; a value that names one existing directory is that directory, even
+    with os.pathsep in its name (a folder picker's answer)."""
+    if os.path.isdir(os.path.expanduser(value.strip())):
+        return [value]
+    return value.split(os.pathsep)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -257,11 +263,11 @@ OPTIONS: tuple[Option, ...] = (
         "allowed_dirs",
         "--allow-dir",
         "LMS_MCP_ALLOWED_DIRS",
-        f"directory chat's files and images may come from; repeat the flag, or join with '{os.pathsep}' in "
-        "the env var (default: the working directory)",
-        _directories,
+        f"another directory chat's files and images may come from, besides the working directory; repeat the "
+        f"flag, or join with '{os.pathsep}' in the env var",
+        _directory,
         "DIR",
-        repeatable=True,
+        split_env=_directory_list,
     ),
     Option(
         "max_file_bytes",
@@ -280,12 +286,47 @@ OPTIONS: tuple[Option, ...] = (
         "BYTES",
     ),
     Option(
+        "integrations",
+        "--integrations",
+        "LMS_MCP_INTEGRATIONS",
+        "LM Studio integrations chat may use: off, plugins (default: installed plugins only), any (also MCP "
+        "servers named per call, at any URL), or comma-separated hosts such servers may be at",
+        IntegrationPolicy.parse,
+        "POLICY",
+    ),
+    Option(
         "log_level",
         "--log-level",
         "LMS_MCP_LOG_LEVEL",
-        "stderr log level: DEBUG, INFO (default), WARNING or ERROR",
+        "stderr log level: DEBUG, INFO (default), WARNING or ERROR. DEBUG may log whole messages (prompts, "
+        "answers, file contents): keep such logs private",
         _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
         "LEVEL",
+    ),
+    Option(
+        "http_tokens",
+        "--http-tokens",
+        "LMS_MCP_HTTP_TOKENS",
+        "named clients of the sse/http endpoints, comma-separated name:token pairs; each client has its own "
+        "sessions and call rate (prefer the env var: flags show in ps)",
+        parse_client_tokens,
+        "PAIRS",
+    ),
+    Option(
+        "max_calls_per_minute",
+        "--max-calls-per-minute",
+        "LMS_MCP_MAX_CALLS_PER_MINUTE",
+        "tool calls one client may make in any minute; more get RATE_LIMITED (default 0: no limit)",
+        _calls_per_minute,
+        "N",
+    ),
+    Option(
+        "access_log",
+        "--access-log",
+        "LMS_MCP_ACCESS_LOG",
+        "write one JSON line per tool call to stderr: time, client, tool, duration, outcome, model",
+        _bool,
+        switch=True,
     ),
     Option(
         "max_delegate_bytes",
@@ -303,25 +344,56 @@ def option_label(option: Option) -> str:
     return f"{option.flag} / {option.env}" if option.flag else option.env
 
 
-def load_settings(flags: Mapping[str, str | list[str] | bool | None], environ: Mapping[str, str]) -> Settings:
-    """Build Settings from raw flag values (by field name; None = not given) and the environment."""
+# An MCP bundle's `${user_config.NAME}` that the host left as it was: what it does for a blank optional setting.
+_PLACEHOLDER = re.compile(r"\$\{[^{}]*\}")
+
+FlagValue = str | list[str] | bool | None
+
+
+def is_placeholder(value: str) -> bool:
+    return _PLACEHOLDER.fullmatch(value.strip()) is not None
+
+
+def _given(
+    option: Option, flags: Mapping[str, FlagValue], environ: Mapping[str, str]
+) -> tuple[str, str | list[str]] | None:
+    """Where the option's value comes from (flag or env var) and its raw value; None when it is not set."""
+    flag = flags.get(option.field)
+    if isinstance(flag, bool):
+        flag = "true" if flag else "false"
+    if isinstance(flag, list):
+        flag = [value for value in flag if not is_placeholder(value)] or None
+    elif flag is not None and is_placeholder(flag):
+        flag = None
+    if flag is not None:
+        return option.flag or option.env, flag
+    env = environ.get(option.env)
+    if env is None or is_placeholder(env):
+        return None
+    if option.split_env is not None:
+        return option.env, [value for value in option.split_env(env) if not is_placeholder(value)]
+    return option.env, env
+
+
+def _parse(option: Option, raw: str | Sequence[str]) -> Any:
+    if isinstance(raw, str):
+        return option.parse(raw)
+    return tuple(dict.fromkeys(option.parse(value.strip()) for value in raw if value.strip()))
+
+
+def load_settings(flags: Mapping[str, FlagValue], environ: Mapping[str, str]) -> Settings:
+    """Build Settings from raw flag values (by field name; None = not given) and the environment.
+
+    A value that is an unexpanded `${...}` placeholder counts as not given.
+    """
     values: dict[str, Any] = {}
     for option in OPTIONS:
-        given = flags.get(option.field)
-        if isinstance(given, bool):
-            raw: str | None = "true" if given else "false"
-        elif isinstance(given, list):
-            raw = os.pathsep.join(given)
-        else:
-            raw = given
-        source = option.flag
-        if raw is None:
-            raw = environ.get(option.env)
-            source = option.env
-        if raw is None:
+        given = _given(option, flags, environ)
+        if given is None:
             continue
+        source, raw = given
         try:
-            values[option.field] = option.parse(raw)
+            values[option.field] = _parse(option, raw)
         except ValueError as exc:
             raise SettingsError(f"{source} ({option_label(option)}): {exc}") from None
     settings = Settings(**values)
@@ -333,9 +405,10 @@ def check_exposure(settings: Settings) -> None:
     """Refuse to serve LM Studio to the network with no token, unless told the network is trusted."""
     if settings.transport == "stdio" or is_loopback_host(settings.host):
         return
-    if settings.http_token or settings.allow_unauthenticated:
+    if settings.http_token or settings.http_tokens or settings.allow_unauthenticated:
         return
     raise SettingsError(
         f"--host {settings.host} would let anyone on the network use LM Studio through this server. Set a token "
-        "with LMS_MCP_HTTP_TOKEN (or --http-token), or pass --allow-unauthenticated if the network is trusted."
+        "with LMS_MCP_HTTP_TOKEN (or --http-token; LMS_MCP_HTTP_TOKENS for named clients), or pass "
+        "--allow-unauthenticated if the network is trusted."
     )

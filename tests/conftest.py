@@ -1,5 +1,11 @@
-"""Shared fixtures: the LM Studio simulator on a real loopback port, and lms-mcp in front of it."""
+"""Shared fixtures: the LM Studio simulator on a real loopback port, and lms-mcp in front of it.
 
+Markers for tests of things some systems do not have at all (a test needing anything else must pass
+everywhere): `posix_only` (a pseudo-terminal, os.mkfifo, /dev/zero), `linux_only` (/proc).
+"""
+
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import fields
 
@@ -9,6 +15,24 @@ from mcp import Client
 from lms_mcp.server import build_server
 from lms_mcp.settings import OPTIONS, Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
+
+PLATFORM_MARKERS = {
+    "posix_only": (os.name == "posix", "needs a POSIX system"),
+    "linux_only": (sys.platform.startswith("linux"), "needs Linux"),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "posix_only(what): uses something Windows does not have (a pty, a FIFO)")
+    config.addinivalue_line("markers", "linux_only(what): uses something only Linux has (/proc)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name, (available, reason) in PLATFORM_MARKERS.items():
+            marker = item.get_closest_marker(name)
+            if marker is not None and not available:
+                item.add_marker(pytest.mark.skip(reason=f"{reason}: {', '.join(map(str, marker.args))}"))
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,8 @@ def text_of(result: CallToolResult) -> str:
 
 def lms_mcp_command() -> str:
     """The console script installed beside this interpreter (what a host would run)."""
-    script = Path(sys.executable).parent / "lms-mcp"
-    found = str(script) if script.exists() else shutil.which("lms-mcp")
+    # shutil.which finds lms-mcp.exe on Windows.
+    found = shutil.which("lms-mcp", path=str(Path(sys.executable).parent)) or shutil.which("lms-mcp")
     assert found, "lms-mcp is not installed: pip install -e '.[dev]'"
     return found
 
@@ -89,3 +91,32 @@ def initialize_request(request_id: int = 1, version: str = "2025-06-18") -> dict
     """The JSON-RPC `initialize` a host sends first, as raw protocol tests write it."""
     params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw-host", "version": "1"}}
     return {"jsonrpc": "2.0", "id": request_id, "method": "initialize", "params": params}
+
+
+@contextmanager
+def fixed_json_server(body: bytes) -> Generator[tuple[str, list[str]]]:
+    """A loopback HTTP server (not LM Studio) that answers every GET with the JSON `body`.
+
+    Yields its URL and the request targets it received (absolute URLs when it is used as a proxy).
+    """
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()

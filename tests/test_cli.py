@@ -5,8 +5,9 @@ import sys
 
 import pytest
 
-from lms_mcp.cli import build_parser
+from lms_mcp.cli import build_parser, main
 from lms_mcp.settings import OPTIONS, Settings, SettingsError, load_settings
+from tests.support import child_env
 
 
 def flags(*argv: str) -> dict[str, str | None]:
@@ -69,7 +70,12 @@ def test_settings_are_frozen() -> None:
 
 def test_help_lists_every_env_var() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "lms_mcp", "--help"], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-m", "lms_mcp", "--help"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+        timeout=60,
     ).stdout
     for option in OPTIONS:
         assert option.env in out
@@ -83,12 +89,96 @@ def test_bad_setting_exits_2_with_the_reason_on_stderr() -> None:
         [sys.executable, "-m", "lms_mcp"],
         capture_output=True,
         text=True,
+        encoding="utf-8",
         timeout=60,
-        env={"LMS_MCP_LOG_LEVEL": "chatty", "PATH": "/usr/bin:/bin"},
+        env=child_env(LMS_MCP_LOG_LEVEL="chatty"),
     )
     assert done.returncode == 2
     assert done.stdout == ""
-    assert "LMS_MCP_LOG_LEVEL (--log-level / LMS_MCP_LOG_LEVEL): must be one of DEBUG" in done.stderr
+    # The reason alone, not buried under the usage block.
+    assert done.stderr.splitlines() == [
+        "lms-mcp: error: LMS_MCP_LOG_LEVEL (--log-level / LMS_MCP_LOG_LEVEL): must be one of DEBUG, INFO, "
+        "WARNING, ERROR, got 'chatty'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("demo", "usage: lms-mcp demo [-h]"),
+        ("doctor", "--default-model KEY"),
+        ("simulate", "--tokens-per-second"),
+    ],
+)
+def test_each_subcommand_has_its_own_help(command: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: lms-mcp {command}") and expected in out
+    assert "python -m" not in out
+
+
+def test_flags_before_the_doctor_subcommand_are_kept() -> None:
+    namespace = vars(build_parser().parse_args(["--base-url", "http://10.0.0.2:1234", "doctor", "--port", "9"]))
+    settings = load_settings(namespace, {})
+    assert (namespace["command"], settings.base_url, settings.port) == ("doctor", "http://10.0.0.2:1234", 9)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["doctor", "--help"]])
+def test_help_and_version_load_neither_the_sdk_nor_the_http_stack(argv: list[str]) -> None:
+    """Cold start: the console script's answer to --help must not pay for httpx2, pydantic or mcp."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "lms_mcp", *argv],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=True,
+        timeout=60,
+        env=child_env(),
+    )
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
+    assert "lms_mcp" in imported
+    assert not imported & {"httpx2", "httpcore2", "pydantic", "mcp", "anyio", "starlette", "uvicorn"}
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "expected"),
+    [
+        ("LMS_MCP_PORT", "0", "must be a port number from 1 to 65535"),
+        ("LMS_MCP_PORT", "65536", "must be a port number from 1 to 65535"),
+        ("LMS_MCP_PORT", "80.5", "must be a port number from 1 to 65535"),
+        ("LMS_MCP_MAX_CONCURRENT_PREDICTIONS", "-1", "must be a whole number from 0 (no limit) to 1024"),
+        ("LMS_MCP_MAX_CONCURRENT_PREDICTIONS", "1025", "must be a whole number from 0 (no limit) to 1024"),
+        ("LMS_MCP_CONNECT_TIMEOUT", "0", "must be a number of seconds above 0 and at most 86400"),
+        ("LMS_MCP_CONNECT_TIMEOUT", "nan", "must be a number of seconds above 0 and at most 86400"),
+        ("LMS_MCP_READ_TIMEOUT", "inf", "must be a number of seconds above 0 and at most 86400"),
+        ("LMS_MCP_MAX_FILE_BYTES", "0", "must be a number of bytes from 1 to 1000000000"),
+        ("LMS_MCP_MAX_FILE_BYTES", "1000000001", "must be a number of bytes from 1 to 1000000000"),
+    ],
+)
+def test_numbers_out_of_range_are_refused(env: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({}, {env: value})
+    assert f"{expected}, got {value!r}" in str(caught.value)
+
+
+def test_numbers_at_the_edges_of_their_range_are_accepted() -> None:
+    env = {
+        "LMS_MCP_PORT": "65535",
+        "LMS_MCP_MAX_CONCURRENT_PREDICTIONS": "0",
+        "LMS_MCP_CONNECT_TIMEOUT": " 0.25 ",
+        "LMS_MCP_MAX_CALL_SECONDS": "86400",
+        "LMS_MCP_MAX_FILE_BYTES": "1",
+    }
+    settings = load_settings({}, env)
+    assert (
+        settings.port,
+        settings.max_concurrent_predictions,
+        settings.connect_timeout,
+        settings.max_call_seconds,
+        settings.max_file_bytes,
+    ) == (65535, 0, 0.25, 86400.0, 1)
 
 
 def test_readme_documents_every_setting_and_error_code() -> None:
@@ -103,3 +193,20 @@ def test_readme_documents_every_setting_and_error_code() -> None:
             assert f"`{option.flag}" in readme, option.flag
     for code in ErrorCode:
         assert f"`{code}`" in readme, code
+
+
+def test_unexpanded_bundle_placeholders_count_as_unset() -> None:
+    """An MCP bundle passes `${user_config.NAME}` through for an optional setting left blank."""
+    env = {option.env: f"${{user_config.{option.field}}}" for option in OPTIONS}
+    assert load_settings({}, env) == Settings()
+    flags: dict[str, str | list[str] | bool | None] = {
+        option.field: ["${user_config.x}"] if option.repeatable else " ${user_config.x} "
+        for option in OPTIONS
+        if option.flag and not option.switch
+    }
+    assert load_settings(flags, {}) == Settings()
+    # A placeholder flag falls back to the env var, as a flag not given does.
+    assert load_settings({"port": "${user_config.port}"}, {"LMS_MCP_PORT": "9000"}).port == 9000
+    # Text that merely contains a placeholder is a real (bad) value.
+    with pytest.raises(SettingsError):
+        load_settings({}, {"LMS_MCP_PORT": "80${user_config.port}"})

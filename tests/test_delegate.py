@@ -58,7 +58,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings_in(project: Path, settings: Settings) -> Settings:
+def settings_in(project: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Only `project` may be read: it is also the working directory, which the sandbox allows too."""
+    monkeypatch.chdir(project)
     return replace(settings, allowed_dirs=(str(project),), progress_interval=0.05)
 
 
@@ -146,7 +148,7 @@ async def test_the_model_lists_searches_and_reads_then_answers_with_steps_files_
     saved = found["context_saved"]
     assert saved["tokens"] == (found["bytes_read"] - len(answer.encode())) // 4 and "4 bytes per token" in saved["rule"]
     assert found["stats"]["model_turns"] == 4 and found["stats"]["input_tokens"] > 0
-    assert "context saved ~" in text_of(result) and "read 1 files: src/auth.py" in text_of(result)
+    assert "context saved ~" in text_of(result) and "read 1 file: src/auth.py" in text_of(result)
     first = bodies(sim)[0]
     assert [tool["function"]["name"] for tool in first["tools"]] == ["list_files", "read_file", "search_files"]
     assert first["messages"][1] == {"role": "user", "content": "Where is the token checked?"}

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 from mcp import Client
 
+from lms_mcp.integration_policy import IntegrationPolicy
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import JsonMode, Simulator, reply_text
@@ -149,6 +150,7 @@ async def test_a_symlink_pointing_out_cannot_escape(client_in: Client, sim: Simu
     assert chat_bodies(sim) == []
 
 
+@pytest.mark.posix_only("os.mkfifo, /dev/zero")
 async def test_a_fifo_or_a_device_is_refused_without_blocking(
     settings: Settings, sim: Simulator, project: Path
 ) -> None:
@@ -232,7 +234,7 @@ async def test_a_cut_off_answer_is_flagged(client: Client, sim: Simulator) -> No
 # --- LM Studio's own MCP tools ------------------------------------------------------------------------
 
 
-async def test_integrations_pass_through_and_tool_calls_are_summarised(client: Client, sim: Simulator) -> None:
+async def test_integrations_pass_through_and_tool_calls_are_summarised(settings: Settings, sim: Simulator) -> None:
     sim.config.allow_ephemeral_mcp = True
     server = {
         "type": "ephemeral_mcp",
@@ -240,7 +242,9 @@ async def test_integrations_pass_through_and_tool_calls_are_summarised(client: C
         "server_url": "https://huggingface.co/mcp",
         "allowed_tools": ["model_search"],
     }
-    result = await client.call_tool("chat", {"prompt": "top model?", "model": TEXT_ONLY, "integrations": [server]})
+    allowing = replace(settings, integrations=IntegrationPolicy.parse("huggingface.co"))
+    async with Client(build_server(allowing)) as client:
+        result = await client.call_tool("chat", {"prompt": "top model?", "model": TEXT_ONLY, "integrations": [server]})
     data = answer(result)
     assert chat_bodies(sim)[0]["integrations"] == [server]
     assert [(c["tool"], c["provider"], c["error"]) for c in data["tool_calls"]] == [

@@ -7,7 +7,7 @@ import pytest
 from mcp import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from lms_mcp.server import build_server
@@ -66,6 +66,28 @@ async def test_an_lm_studio_before_0_4_is_too_old_through_every_tool(tool: str, 
     assert result.is_error
     assert text_of(result).startswith("LMSTUDIO_TOO_OLD: "), text_of(result)
     assert "LM Studio 0.4 or newer" in text_of(result)
+
+
+def another_web_server() -> Starlette:
+    """What answers on a port where some other web app runs: an HTML 404 page."""
+
+    async def not_found(_request: Request) -> HTMLResponse:
+        page = "<!DOCTYPE HTML><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
+        return HTMLResponse(page, status_code=404)
+
+    return Starlette(routes=[Route("/{path:path}", not_found, methods=["GET", "POST"])])
+
+
+@pytest.mark.parametrize(("tool", "arguments"), [("list_models", {}), ("chat", {"prompt": "x", "model": MODEL})])
+async def test_another_web_server_is_not_lm_studio_through_every_tool(tool: str, arguments: dict[str, str]) -> None:
+    with serve_in_thread(another_web_server()) as url:
+        async with Client(build_server(Settings(base_url=url))) as client:
+            result = await client.call_tool(tool, arguments)
+    text = text_of(result)
+    assert result.is_error
+    assert text.startswith(f"NOT_LMSTUDIO: Something other than LM Studio answers at {url} (HTTP 404"), text
+    assert "LMSTUDIO_BASE_URL" in text
+    assert "<" not in text  # no markup reaches the caller
 
 
 # A timeout in connecting, sending or waiting for a pooled connection cannot be staged on loopback on

@@ -94,6 +94,7 @@ def open_fds() -> int:
     return len(os.listdir(f"/proc/{os.getpid()}/fd"))
 
 
+@pytest.mark.linux_only("/proc/<pid>/fd")
 async def test_a_thousand_sequential_calls_leak_no_file_descriptors(settings: Settings) -> None:
     async with Client(build_server(settings)) as client:
         for _ in range(20):  # warm up: the connection pool and caches fill first

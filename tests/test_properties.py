@@ -181,17 +181,17 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Its parent holds what is just outside it: ../outside.txt and ../outside.png.
     root = tmp_path_factory.mktemp("properties") / "allowed"
     root.mkdir()
-    (root / "notes.txt").write_text("The cat sat on the mat.\n")
+    (root / "notes.txt").write_text("The cat sat on the mat.\n", encoding="utf-8")
     (root / "sub").mkdir()
-    (root / "sub" / "inner.md").write_text("# inner\n")
+    (root / "sub" / "inner.md").write_text("# inner\n", encoding="utf-8")
     (root / "empty.txt").write_bytes(b"")
     (root / "binary.bin").write_bytes(b"\x00\x01\x02")
     (root / "latin1.txt").write_bytes(b"caf\xe9")
     (root / "big.txt").write_bytes(b"x" * (MAX_FILE_BYTES + 1))
     (root / "mid.txt").write_bytes(b"y" * (MAX_FILE_BYTES - 1))
     (root / "pixel.png").write_bytes(PNG)
-    (root / "fake.png").write_text("not an image")
-    (root / "unicodé 名前.txt").write_text("unicode name\n")
+    (root / "fake.png").write_text("not an image", encoding="utf-8")
+    (root / "unicodé 名前.txt").write_text("unicode name\n", encoding="utf-8")
     (root / "link_in").symlink_to(root / "notes.txt")
     (root / "link_out").symlink_to("/etc/passwd")
     (root / "link_dir_out").symlink_to("/")
@@ -200,7 +200,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "loop_b").symlink_to(root / "loop_a")
     if hasattr(os, "mkfifo"):
         os.mkfifo(root / "fifo")
-    (root.parent / "outside.txt").write_text(f"{OUTSIDE_MARKER}\n")
+    (root.parent / "outside.txt").write_text(f"{OUTSIDE_MARKER}\n", encoding="utf-8")
     (root.parent / "outside.png").write_bytes(OUTSIDE_PNG)
     (root / "link_outside").symlink_to(root.parent / "outside.txt")
     (root / "link_outside_png").symlink_to(root.parent / "outside.png")
@@ -859,7 +859,9 @@ async def test_delegate_sends_lm_studio_nothing_from_outside_whatever_the_model_
     harness.sim.config.agent = AgentScript(turns=[[placed_call(call, root) for call in turn] for turn in turns])
     before = len(harness.sim.requests)
     try:
-        result = await harness.check_call("delegate", {"task": "Explore.", "model": LOADED, "max_steps": 12})
+        # Within the sandbox: the working directory (this repository, whose tests hold the markers) is allowed too.
+        arguments = {"task": "Explore.", "model": LOADED, "max_steps": 12, "paths": [SANDBOX]}
+        result = await harness.check_call("delegate", arguments)
     finally:
         harness.sim.config.agent = None
     # Whatever the model asked for is a tool result it reads, never a failure of the delegation.

@@ -86,6 +86,7 @@ def test_the_refusal_happens_at_startup_with_exit_code_2() -> None:
         [lms_mcp_command(), "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
         capture_output=True,
         text=True,
+        encoding="utf-8",
         timeout=60,
         env=child_env(),
     )

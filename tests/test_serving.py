@@ -138,6 +138,7 @@ def test_a_busy_port_is_one_clear_line_and_exit_code_2(transport: str) -> None:
             [lms_mcp_command(), "--transport", transport, "--port", str(port)],
             capture_output=True,
             text=True,
+            encoding="utf-8",
             timeout=60,
             env=child_env(),
         )
@@ -164,7 +165,12 @@ def test_the_open_file_limit_is_raised_within_the_hard_limit(hard: int | None) -
         "print(r(8192), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=low_soft_limit
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        preexec_fn=low_soft_limit,
     )
     assert done.stdout.split() == [str(expected), str(expected)], done.stderr
 
@@ -252,7 +258,9 @@ def test_the_package_runs_as_a_script(tmp_path: Path) -> None:
     """What an MCP bundle runs: `python lms_mcp/__main__.py` puts lms_mcp/ itself first on sys.path."""
     script = Path(lms_mcp.__file__).parent / "__main__.py"
     command = [sys.executable, str(script), "--help"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=child_env())
+    done = subprocess.run(
+        command, capture_output=True, text=True, encoding="utf-8", timeout=60, cwd=tmp_path, env=child_env()
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: lms-mcp")
 

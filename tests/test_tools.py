@@ -35,6 +35,9 @@ async def test_lists_the_tools_with_titles_annotations_and_output_schemas(client
     for tool in tools.values():
         assert tool.title and tool.description and tool.output_schema
         assert tool.annotations is not None
+        # Hosts show these to the model: every argument says what it is for.
+        undescribed = [name for name, p in tool.input_schema["properties"].items() if not p.get("description")]
+        assert undescribed == [], (tool.name, undescribed)
     assert tools["list_models"].annotations and tools["list_models"].annotations.read_only_hint is True
     assert tools["unload_model"].annotations and tools["unload_model"].annotations.destructive_hint is True
     assert tools["download_model"].annotations and tools["download_model"].annotations.open_world_hint is True

@@ -6,6 +6,7 @@ import time
 
 from ..app_state import AppState
 from ..lmstudio.models import ChatCompletion, CompletionRequest
+from ..team.identity import calling_client
 from ..waiting import with_heartbeat
 from .progress import DelegateProgress
 
@@ -20,7 +21,7 @@ async def ask(
     async def beat(elapsed: float) -> None:
         await progress.thinking(elapsed)
 
-    async with state.predictions.slot(progress.queued, settings.progress_interval):
+    async with state.predictions.slot(progress.queued, settings.progress_interval, calling_client()):
         read_timeout = max(deadline - time.monotonic(), 0.0) + 1.0
         return await with_heartbeat(
             lambda: state.client.chat_completions(request, read_timeout=read_timeout), beat, settings.progress_interval

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
+import urllib.request
 from collections.abc import AsyncGenerator, Generator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -13,6 +13,7 @@ import httpx2
 from pydantic import ValidationError
 
 from .. import __version__
+from ..urls import DEFAULT_BASE_URL, connect_timeout_for, display_url, is_loopback_host, normalize_base_url
 from .errors import (
     ConnectionLostError,
     InvalidRequestError,
@@ -45,30 +46,7 @@ from .streaming import ChatEnd, ChatEvent, ErrorEvent, EventParseError, parse_ev
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "http://127.0.0.1:1234"
-_API_SUFFIXES = ("/api/v1", "/api/v0", "/v1")
-
 ResponseT = TypeVar("ResponseT", bound=WireModel)
-
-
-def normalize_base_url(url: str) -> str:
-    """`http://host:1234`, whether the user wrote it with a trailing `/`, `/v1` or `/api/v1` or not."""
-    url = url.strip().rstrip("/")
-    for suffix in _API_SUFFIXES:
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
-            break
-    return url.rstrip("/")
-
-
-def is_loopback_host(host: str) -> bool:
-    """`localhost` or a loopback address (brackets around IPv6 allowed)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class LMStudioClient:
@@ -90,7 +68,8 @@ class LMStudioClient:
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self._api_token = api_token or None
-        self._timeout = httpx2.Timeout(connect=connect_timeout, read=read_timeout, write=30.0, pool=connect_timeout)
+        connect = connect_timeout_for(self.base_url, connect_timeout)
+        self._timeout = httpx2.Timeout(connect=connect, read=read_timeout, write=30.0, pool=connect_timeout)
         self._transport = transport
         self._http: httpx2.AsyncClient | None = None
         # (event type, problem) pairs already logged: stream drift is reported once, not once per token.
@@ -103,6 +82,7 @@ class LMStudioClient:
     def _client(self) -> httpx2.AsyncClient:
         if self._http is None:
             parts = urlsplit(self.base_url)
+            loopback = is_loopback_host(parts.hostname or "")
             headers = {"User-Agent": f"lms-mcp/{__version__}", "Accept": "application/json"}
             if self._api_token:
                 headers["Authorization"] = f"Bearer {self._api_token}"
@@ -114,7 +94,8 @@ class LMStudioClient:
                 # Loading the TLS trust store costs ~40-80 ms; plain http:// never needs it.
                 verify=parts.scheme == "https",
                 # Proxy variables must not reroute a local LM Studio.
-                trust_env=not is_loopback_host(parts.hostname or ""),
+                trust_env=not loopback,
+                mounts=None if loopback else _without_system_proxy(),
             )
         return self._http
 
@@ -265,10 +246,10 @@ class LMStudioClient:
             yield
         except httpx2.ConnectTimeout as exc:
             raise LMStudioTimeoutError(
-                f"Connecting to LM Studio at {self.base_url} timed out", phase="connect"
+                f"Connecting to LM Studio at {display_url(self.base_url)} timed out", phase="connect"
             ) from exc
         except httpx2.ConnectError as exc:
-            raise LMStudioUnreachableError(self.base_url, _reason(exc)) from exc
+            raise LMStudioUnreachableError(display_url(self.base_url), _reason(exc)) from exc
         except httpx2.ReadTimeout as exc:
             raise LMStudioTimeoutError("LM Studio sent nothing for the read timeout", phase="read") from exc
         except httpx2.WriteTimeout as exc:
@@ -284,6 +265,17 @@ class LMStudioClient:
 def _said(detail: ErrorDetail) -> str:
     kind = f"{detail.type}: " if detail.type != "unknown" else ""
     return f"{kind}{detail.message or '(no message)'}"
+
+
+def _without_system_proxy() -> dict[str, httpx2.AsyncBaseTransport | None] | None:
+    """Direct connections unless HTTP(S)_PROXY / ALL_PROXY / NO_PROXY are set.
+
+    With none of them set, httpx2 takes the macOS or Windows system proxy but not its bypass list, so an
+    LM Studio on the local network would go through the office proxy.
+    """
+    if urllib.request.getproxies_environment():
+        return None
+    return dict.fromkeys(("http://", "https://", "all://"))
 
 
 def _reason(exc: Exception) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
@@ -18,6 +19,7 @@ from ..app_state import AppState
 from ..lmstudio import ModelNotFoundError
 from ..lmstudio.models import Integration
 from ..sessions import Session
+from ..team.identity import calling_client
 from .arguments import (
     ContextLengthArg,
     FilesArg,
@@ -44,6 +46,7 @@ from .chat_inputs import build_input
 from .chat_models import check_capabilities, resolve_model
 from .chat_result import ChatResult, render_chat
 from .errors import model_not_found
+from .integrations import check_integrations
 from .native import native_turn
 from .progress import ChatProgress
 from .results import tool_result
@@ -143,9 +146,11 @@ async def chat(
         integrations=list[Integration](integrations) if integrations else None,
     )
     check_arguments(call)
+    check_integrations(call.integrations, ctx.request_context.lifespan_context.settings)
     if json_schema is not None:
-        check_schema(json_schema)
-    sessions = ctx.request_context.lifespan_context.sessions
+        # Checking against the metaschema is pure Python, up to a few tenths of a second: off the event loop.
+        await anyio.to_thread.run_sync(check_schema, json_schema)
+    sessions = ctx.request_context.lifespan_context.sessions.of(calling_client())
     async with sessions.turn(session) as current:
         result = await take_turn(ctx, call, current)
         if session is not None and call.model is not None and result.response_id:

@@ -69,7 +69,7 @@ async def delegate(
     text written to mislead it. Check the claims that matter at the files and lines it cites.
     """
     if json_schema is not None:
-        check_schema(json_schema)
+        await anyio.to_thread.run_sync(check_schema, json_schema)
     state = ctx.request_context.lifespan_context
     try:
         scope = await anyio.to_thread.run_sync(Scope.open, state.file_policy, paths, abandon_on_cancel=True)
@@ -94,7 +94,7 @@ async def delegate(
     except ModelNotFoundError:
         listing = await state.client.list_models()
         raise model_not_found(chosen.key, [m.key for m in listing.models]) from None
-    answer, parsed, notes = _answer(outcome.final.message, json_schema)
+    answer, parsed, notes = await _answer(outcome.final.message, json_schema)
     by_context = assignment.max_bytes < state.settings.max_delegate_bytes
     result = build_result(
         outcome,
@@ -130,8 +130,8 @@ def _assignment(
     )
 
 
-def _answer(message: CompletionChoiceMessage, json_schema: dict[str, Any] | None) -> tuple[str, Any, list[str]]:
+async def _answer(message: CompletionChoiceMessage, json_schema: dict[str, Any] | None) -> tuple[str, Any, list[str]]:
     if json_schema is None:
         return message.content or "", None, []
     text, _thinking, notes = answer_text(message)
-    return text, parse_answer(text, json_schema), notes
+    return text, await parse_answer(text, json_schema), notes

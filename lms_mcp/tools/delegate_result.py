@@ -112,7 +112,7 @@ def render_delegate(result: DelegateResult) -> str:
     facts = [
         f"stopped: {result.stopped}",
         f"{len(result.steps)} steps",
-        f"read {len(files)} files: {listed}" if files else "read no file",
+        f"read {len(files)} file{'' if len(files) == 1 else 's'}: {listed}" if files else "read no file",
         f"model {result.model_instance_id}, {result.stats.model_turns} turns",
         saved_text(result.context_saved),
     ]

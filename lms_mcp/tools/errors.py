@@ -39,6 +39,7 @@ from ..lmstudio import (
     NotLMStudioV1Error,
 )
 from ..settings import Settings
+from ..urls import display_url
 
 
 class ErrorCode(StrEnum):
@@ -58,6 +59,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "TIMEOUT"
     INVALID_ANSWER = "INVALID_ANSWER"
     UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 class BridgeError(Exception):
@@ -95,7 +97,7 @@ def translate(exc: LMStudioError, settings: Settings) -> BridgeError:
 
 def setup_error(exc: LMStudioError, settings: Settings) -> BridgeError | None:
     """Failures of the setup (address, server, version, token), each with the fix; None for anything else."""
-    url = settings.base_url
+    url = display_url(settings.base_url)
     match exc:
         case LMStudioUnreachableError():
             return BridgeError(

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 
 from ..app_state import AppState
+from ..settings import Settings
 from .errors import reports_errors
 
 ToolFunction = Callable[..., Awaitable[CallToolResult]]
@@ -35,9 +36,12 @@ ENSURES = _hints(read_only=False, destructive=False, idempotent=True, open_world
 REMOVES = _hints(read_only=False, destructive=True, idempotent=True, open_world=False)
 
 
-def reaching_out(hints: ToolAnnotations) -> ToolAnnotations:
-    """The same preset for a tool that can reach beyond this machine (the internet, remote MCP servers)."""
-    return hints.model_copy(update={"open_world_hint": True})
+def never(_settings: Settings) -> bool:
+    return False
+
+
+def always(_settings: Settings) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,23 @@ class ToolSpec:
     fn: ToolFunction
     title: str
     hints: ToolAnnotations
+    # Whether, with these settings, the tool can reach beyond this machine (the open-world hint).
+    reaches_out: Callable[[Settings], bool] = never
 
     @property
     def name(self) -> str:
         return self.fn.__name__
 
+    def annotations(self, settings: Settings) -> ToolAnnotations:
+        return self.hints.model_copy(update={"open_world_hint": self.reaches_out(settings)})
 
-def register(server: MCPServer[AppState], specs: Iterable[ToolSpec], enabled: Iterable[str]) -> None:
+
+def register(
+    server: MCPServer[AppState], specs: Iterable[ToolSpec], enabled: Iterable[str], settings: Settings
+) -> None:
     """Serve the enabled tools, each with its annotations and the error contract."""
     wanted = set(enabled)
     for spec in specs:
         if spec.name in wanted:
-            server.add_tool(reports_errors(spec.fn), name=spec.name, title=spec.title, annotations=spec.hints)
+            hints = spec.annotations(settings)
+            server.add_tool(reports_errors(spec.fn), name=spec.name, title=spec.title, annotations=hints)

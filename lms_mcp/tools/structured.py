@@ -7,7 +7,6 @@ not parse or does not validate is an error, never a success the caller would hav
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -28,12 +27,14 @@ from ..lmstudio.models import (
     ResponseFormat,
     TextPart,
 )
+from ..team.identity import calling_client
 from ..waiting import with_heartbeat
 from .chat_call import ChatCall
 from .chat_result import ChatResult, ChatStats
 from .errors import BridgeError, ErrorCode
 from .native import timed_out
 from .progress import ChatProgress
+from .schema_guard import check_bounds, metaschema_error, parse_answer
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -55,14 +56,10 @@ def schema_validator(schema: dict[str, Any]) -> type[Validator]:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
-    from jsonschema.exceptions import SchemaError
-
-    try:
-        schema_validator(schema).check_schema(schema)
-    except SchemaError as exc:
-        raise BridgeError(
-            ErrorCode.INVALID_ARGUMENT, f"json_schema is not a valid JSON Schema: {exc.message}"
-        ) from None
+    check_bounds(schema)
+    problem = metaschema_error(schema_validator(schema), schema)
+    if problem is not None:
+        raise BridgeError(ErrorCode.INVALID_ARGUMENT, f"json_schema is not a valid JSON Schema: {problem}")
 
 
 def user_content(given: str | list[InputItem]) -> str | list[ContentPart]:
@@ -99,33 +96,6 @@ def completion_request(call: ChatCall, model: str, content: str | list[InputItem
     )
 
 
-def parse_answer(text: str, schema: dict[str, Any]) -> Any:
-    """The answer as JSON that validates against `schema`, or an INVALID_ANSWER error quoting it."""
-    from referencing.exceptions import Unresolvable
-
-    advice = "Try again, simplify the schema, or use a larger model."
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise BridgeError(
-            ErrorCode.INVALID_ANSWER, f"The model's answer is not valid JSON ({exc}). {advice}\nAnswer:\n{text}"
-        ) from None
-    try:
-        error = next(iter(schema_validator(schema)(schema).iter_errors(value)), None)
-    except Unresolvable as exc:
-        raise BridgeError(
-            ErrorCode.INVALID_ARGUMENT,
-            f"json_schema has a reference that cannot be resolved ({exc}); make it self-contained.",
-        ) from None
-    if error is not None:
-        where = "/".join(str(part) for part in error.absolute_path) or "(root)"
-        raise BridgeError(
-            ErrorCode.INVALID_ANSWER,
-            f"The model's answer does not match json_schema at {where}: {error.message}. {advice}\nAnswer:\n{text}",
-        )
-    return value
-
-
 async def request_completion(state: AppState, request: CompletionRequest, progress: ChatProgress) -> ChatCompletion:
     """One completion in a prediction slot, with heartbeats (this route streams nothing), within --max-call-seconds."""
     settings = state.settings
@@ -136,7 +106,7 @@ async def request_completion(state: AppState, request: CompletionRequest, progre
 
     try:
         with anyio.fail_after(limit):
-            async with state.predictions.slot(progress.queued, settings.progress_interval):
+            async with state.predictions.slot(progress.queued, settings.progress_interval, calling_client()):
                 return await with_heartbeat(
                     lambda: state.client.chat_completions(request, read_timeout=limit), beat, settings.progress_interval
                 )
@@ -175,7 +145,7 @@ async def structured_turn(
     completion = await request_completion(state, request, progress)
     choice = completion.choices[0] if completion.choices else None
     text, thinking, notes = answer_text(choice.message) if choice else ("", None, [])
-    parsed = parse_answer(text, call.json_schema or {})
+    parsed = await parse_answer(text, call.json_schema or {})
     usage = completion.usage
     return ChatResult(
         answer=text,

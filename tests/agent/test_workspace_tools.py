@@ -34,7 +34,7 @@ def tree(tmp_path: Path) -> Path:
 def workspace(
     root: Path, paths: list[str] | None = None, *, max_file_bytes: int = 100_000, more: tuple[Path, ...] = ()
 ) -> Workspace:
-    sandbox = Sandbox.create((str(root), *map(str, more)), max_file_bytes, 10 * max_file_bytes)
+    sandbox = Sandbox.create((str(root), *map(str, more)), max_file_bytes, 10 * max_file_bytes, cwd=str(root))
     return Workspace(Scope.open(sandbox, paths))
 
 
@@ -145,7 +145,7 @@ async def test_search_caps_matches_and_cuts_lines_and_glob_matches_paths(tree: P
 
 
 def test_the_scope_refuses_what_cannot_be_read_at_the_start(tree: Path, tmp_path: Path) -> None:
-    sandbox = Sandbox.create((str(tree),), 1000, 1000)
+    sandbox = Sandbox.create((str(tree),), 1000, 1000, cwd=str(tree))
     with pytest.raises(FileRefused) as outside:
         Scope.open(sandbox, [str(tmp_path)])
     assert outside.value.kind == "not_allowed"

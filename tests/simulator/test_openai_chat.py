@@ -128,7 +128,7 @@ async def lms(sim_url: str) -> AsyncIterator[httpx2.AsyncClient]:
 
 
 def fixture(relative: str) -> Any:
-    return json.loads((FIXTURES / relative).read_text())
+    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
 
 
 def structured(schema: Json, question: str = "Describe it.", **extra: Any) -> Json:

@@ -62,7 +62,7 @@ async def lms(simulator: Simulator) -> AsyncIterator[httpx2.AsyncClient]:
 
 
 def fixture(relative: str) -> Any:
-    return json.loads((FIXTURES / relative).read_text())
+    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
 
 
 def json_kind(value: object) -> str:
@@ -851,6 +851,7 @@ def test_cli_serves_and_logs_its_url() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        encoding="utf-8",
     )
     try:
         assert process.stderr is not None

@@ -125,7 +125,7 @@ def add_figures(section: Section, task: BenchTask, figures: dict[str, Any], seco
 
 
 async def run(bench: Bench) -> Section:
-    section = Section("delegation", "7. Delegation")
+    section = Section("delegation", "8. Delegation")
     root = bench.tmp / "delegation"
     tasks = build_tasks(root)
     rounds = bench.scaled(5, 2)

@@ -40,6 +40,8 @@ from lms_mcp.settings import Settings
 from lms_mcp.simulator import AgentScript, ScriptedCall, Simulator, SimulatorConfig
 from lms_mcp.tools import TOOL_NAMES
 from lms_mcp.tools.errors import ErrorCode
+from tests.support import DEEPSEEK, EMBED, PNG, QWEN
+from tests.support import GEMMA as LOADED
 
 pytestmark = [
     pytest.mark.anyio,
@@ -83,12 +85,11 @@ ENVIRONMENT_CODES = tuple(
     )
 )
 
-LOADED = "google/gemma-4-26b-a4b"
 MODEL_KEYS = [
     LOADED,
-    "qwen/qwen3-4b",
-    "deepseek-r1",
-    "text-embedding-nomic-embed-text-v1.5",
+    QWEN,
+    DEEPSEEK,
+    EMBED,
     "ibm/granite-4-micro",
     "openai/gpt-oss-20b",
     "https://huggingface.co/lmstudio-community/gpt-oss-20b-GGUF",
@@ -125,7 +126,6 @@ def problem_with(tool: str, result: CallToolResult) -> str | None:
 
 # --- the sandbox `files` and `images` may read ----------------------------------------------------------------
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 # What lies just outside the allowed directory: no request to LM Studio may ever carry it.
 OUTSIDE_MARKER = "OUTSIDE-THE-ALLOWED-DIRECTORY-5f0c"
 OUTSIDE_PNG = PNG + OUTSIDE_MARKER.encode()

@@ -14,13 +14,11 @@ import pytest
 
 from lms_mcp.simulator import AgentScript, ScriptedCall, Simulator, reply_text
 from lms_mcp.simulator.cli import add_arguments, config_from, main
-from tests.support import wait_for
+from tests.support import QWEN, lmstudio_fixture, loopback_http, wait_for
 
 pytestmark = pytest.mark.anyio
 
 ROUTE = "/v1/chat/completions"
-QWEN = "qwen/qwen3-4b"
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "lmstudio" / "openai-v1-chat-completions"
 Json = dict[str, Any]
 
 READ: Json = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}
@@ -29,7 +27,7 @@ LIST: Json = {"type": "function", "function": {"name": "list_files", "descriptio
 
 @pytest.fixture
 async def lms(sim_url: str) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url=sim_url, timeout=5.0, verify=False, trust_env=False) as client:
+    async with loopback_http(sim_url) as client:
         yield client
 
 
@@ -63,7 +61,7 @@ async def post(lms: httpx2.AsyncClient, payload: Json) -> Json:
 
 
 async def test_the_documented_tools_request_is_accepted(lms: httpx2.AsyncClient) -> None:
-    documented = json.loads((FIXTURES / "request.tools.json").read_text(encoding="utf-8"))
+    documented = lmstudio_fixture("openai-v1-chat-completions/request.tools.json")
     documented["model"] = QWEN
     reply = await post(lms, documented)
     assert reply["choices"][0]["finish_reason"] == "stop"

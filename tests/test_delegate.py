@@ -429,6 +429,16 @@ async def test_no_answer_in_time_is_a_timeout_error(settings_in: Settings, sim: 
     assert "LMS_MCP_MAX_CALL_SECONDS" in text_of(result)
 
 
+async def test_an_answer_cut_off_or_empty_is_said_so(client: Client, sim: Simulator) -> None:
+    script(sim, call("list_files"), answer="A long answer that the output budget will cut.")
+    cut = structured_of(await delegate(client, max_output_tokens=3))
+    assert cut["truncated"] and cut["answer"] == "A long answer"
+    assert cut["notes"] == ["The answer was cut off at max_output_tokens: raise it to get the rest."]
+    script(sim, call("list_files"), answer="")
+    empty = structured_of(await delegate(client))
+    assert empty["answer"] == "" and empty["notes"][0].startswith("The model gave an empty answer")
+
+
 # --- long work -----------------------------------------------------------------------------------------------------
 
 

@@ -59,6 +59,8 @@ class Settings:
     # Tool calls one client may make in any minute; 0 means no limit.
     max_calls_per_minute: int = 0
     access_log: bool = False
+    # What one delegate call's model may read through its tools (file text, listings, matches), in bytes.
+    max_delegate_bytes: int = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,15 @@ OPTIONS: tuple[Option, ...] = (
         "write one JSON line per tool call to stderr: time, client, tool, duration, outcome, model",
         _bool,
         switch=True,
+    ),
+    Option(
+        "max_delegate_bytes",
+        "--max-delegate-bytes",
+        "LMS_MCP_MAX_DELEGATE_BYTES",
+        "most bytes a delegate call's model may read through its tools: file text, listings and matches "
+        "(default 2000000)",
+        _byte_count,
+        "BYTES",
     ),
 )
 

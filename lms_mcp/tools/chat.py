@@ -50,6 +50,7 @@ from .integrations import check_integrations
 from .native import native_turn
 from .progress import ChatProgress
 from .results import tool_result
+from .savings import context_saved
 from .structured import check_schema, structured_turn
 
 
@@ -93,6 +94,9 @@ async def take_turn(ctx: Context[AppState], call: ChatCall, current: Session | N
         listing = await state.client.list_models()
         raise model_not_found(model, [m.key for m in listing.models]) from None
     result.notes[:0] = notes
+    if call.files and isinstance(content, list):
+        read = sum(len(item.content.encode("utf-8")) for item in content[: len(call.files)] if item.type == "text")
+        result.context_saved = context_saved(read, result.answer)
     return result
 
 

@@ -211,7 +211,7 @@ class RawStdioClient:
 class RawHttpClient:
     """Streamable HTTP at `url` (legacy sessions): POST each request, read the SSE reply stream."""
 
-    def __init__(self, url: str, *, max_connections: int = 128) -> None:
+    def __init__(self, url: str, *, max_connections: int = 128, headers: Mapping[str, str] | None = None) -> None:
         self.url = url
         limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx2.AsyncClient(timeout=httpx2.Timeout(600.0), limits=limits, trust_env=False)
@@ -219,6 +219,7 @@ class RawHttpClient:
         self._headers: dict[str, str] = {
             "Accept": "application/json, text/event-stream",
             "Content-Type": "application/json",
+            **(headers or {}),
         }
 
     async def __aenter__(self) -> RawHttpClient:

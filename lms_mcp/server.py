@@ -20,9 +20,11 @@ from .files import FilePolicy
 from .lmstudio import LMStudioClient
 from .sessions import SessionStore
 from .settings import Settings
+from .team.calls import CallPolicy
 from .tool_names import MODEL_CHANGING_TOOLS, TOOL_NAMES
 from .tools import register_tools
 from .tools.errors import argument_error, error_result
+from .urls import is_loopback_host
 from .waiting import PredictionSlots
 
 INSTRUCTIONS = """\
@@ -35,18 +37,23 @@ followed by what to do next."""
 
 
 class BridgeServer(MCPServer[AppState]):
-    """MCPServer whose refused arguments follow the error contract too.
+    """MCPServer whose refused arguments follow the error contract too, and whose calls know their client.
 
-    The SDK answers them with "Error executing tool X: " and pydantic's text with links to its docs;
-    a caller needs the code, the argument and what is allowed.
+    The SDK answers refused arguments with "Error executing tool X: " and pydantic's text with links to
+    its docs; a caller needs the code, the argument and what is allowed. Every call runs as the client
+    its HTTP token names, within that client's rate, and is written to the access log when asked.
     """
 
     # Shared by every connection of the process; kept here so its state can be inspected.
     sessions: SessionStore
+    policy: CallPolicy
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> Any:
+        return await self.policy.run(name, context, lambda: self._call_tool(name, arguments, context))
+
+    async def _call_tool(self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -59,7 +66,9 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     """The lms-mcp server. It never calls LM Studio here: each tool call connects on demand."""
     predictions = PredictionSlots(settings.max_concurrent_predictions)
     sessions = SessionStore()
-    file_policy = FilePolicy.create(settings.allowed_dirs, settings.max_file_bytes, settings.max_total_file_bytes)
+    file_policy = FilePolicy.create(
+        settings.allowed_dirs, settings.max_file_bytes, settings.max_total_file_bytes, remote=served_remotely(settings)
+    )
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncGenerator[AppState]:
@@ -91,7 +100,9 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     for noisy in ("httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     server.sessions = sessions
-    register_tools(server, settings, enabled_tools(settings))
+    tools = enabled_tools(settings)
+    server.policy = CallPolicy(tools, per_minute=settings.max_calls_per_minute, access_log=settings.access_log)
+    register_tools(server, settings, tools)
     accept_log_level(server)
     return server
 
@@ -123,6 +134,11 @@ def accept_log_level(server: MCPServer[AppState]) -> None:
     # The SDK has no public hook for this request; its own example servers register it the same way.
     lowlevel = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]
     lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+
+
+def served_remotely(settings: Settings) -> bool:
+    """Served on a network address: a caller's paths there are not paths on this machine."""
+    return settings.transport != "stdio" and not is_loopback_host(settings.host)
 
 
 def enabled_tools(settings: Settings) -> tuple[str, ...]:

@@ -1,7 +1,9 @@
 """Named chat sessions: a session name stands for the latest LM Studio response_id of a conversation.
 
 LM Studio keeps the history itself (stateful /api/v1/chat); the bridge only remembers, per process,
-which response to continue from, so a caller never resends history or handles ids.
+which response to continue from, so a caller never resends history or handles ids. Each client of a
+shared server (one per HTTP token) has sessions of its own: the same name used by two clients is two
+conversations, and one client's sessions never evict another's.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ class _TurnLock:
     holders: int = 0  # turns running or waiting on this name
 
 
-class SessionStore:
-    """Sessions of this server process, the least recently used dropped past `limit`."""
+class ClientSessions:
+    """One client's sessions, the least recently used dropped past `limit`."""
 
     def __init__(self, limit: int = MAX_SESSIONS) -> None:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
@@ -80,3 +82,24 @@ class SessionStore:
 
     def reset(self, name: str) -> bool:
         return self._sessions.pop(name, None) is not None
+
+
+class SessionStore:
+    """The sessions of this server process, by client (None: the one client of a server without tokens).
+
+    Clients are the configured token names, so their number is bounded by the configuration.
+    """
+
+    def __init__(self, limit: int = MAX_SESSIONS) -> None:
+        self._clients: dict[str | None, ClientSessions] = {}
+        self._limit = limit
+
+    def of(self, client: str | None) -> ClientSessions:
+        sessions = self._clients.get(client)
+        if sessions is None:
+            sessions = self._clients[client] = ClientSessions(self._limit)
+        return sessions
+
+    @property
+    def open_turns(self) -> int:
+        return sum(sessions.open_turns for sessions in self._clients.values())

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .integration_policy import IntegrationPolicy
+from .team.tokens import ClientToken, parse_client_tokens
 from .tool_names import TOOL_NAMES
 from .urls import DEFAULT_BASE_URL, is_loopback_host, normalize_base_url
 
@@ -53,6 +54,13 @@ class Settings:
     progress_interval: float = 1.0
     # LM Studio integrations chat may ask for (--read-only drops per-call MCP servers).
     integrations: IntegrationPolicy = IntegrationPolicy()
+    # Named HTTP clients, each with its own token, sessions and call rate.
+    http_tokens: tuple[ClientToken, ...] = dataclasses.field(default=(), repr=False)
+    # Tool calls one client may make in any minute; 0 means no limit.
+    max_calls_per_minute: int = 0
+    access_log: bool = False
+    # What one delegate call's model may read through its tools (file text, listings, matches), in bytes.
+    max_delegate_bytes: int = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ _port = _number(int, 1, 65535, "a port number from 1 to 65535")
 _count = _number(int, 0, 1024, "a whole number from 0 (no limit) to 1024")
 _seconds = _number(float, 0, 86_400, "a number of seconds above 0 and at most 86400", above=True)
 _byte_count = _number(int, 1, 1_000_000_000, "a number of bytes from 1 to 1000000000")
+_calls_per_minute = _number(int, 0, 100_000, "a whole number from 0 (no limit) to 100000")
 
 
 def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
@@ -294,6 +303,40 @@ OPTIONS: tuple[Option, ...] = (
         _choice("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
         "LEVEL",
     ),
+    Option(
+        "http_tokens",
+        "--http-tokens",
+        "LMS_MCP_HTTP_TOKENS",
+        "named clients of the sse/http endpoints, comma-separated name:token pairs; each client has its own "
+        "sessions and call rate (prefer the env var: flags show in ps)",
+        parse_client_tokens,
+        "PAIRS",
+    ),
+    Option(
+        "max_calls_per_minute",
+        "--max-calls-per-minute",
+        "LMS_MCP_MAX_CALLS_PER_MINUTE",
+        "tool calls one client may make in any minute; more get RATE_LIMITED (default 0: no limit)",
+        _calls_per_minute,
+        "N",
+    ),
+    Option(
+        "access_log",
+        "--access-log",
+        "LMS_MCP_ACCESS_LOG",
+        "write one JSON line per tool call to stderr: time, client, tool, duration, outcome, model",
+        _bool,
+        switch=True,
+    ),
+    Option(
+        "max_delegate_bytes",
+        "--max-delegate-bytes",
+        "LMS_MCP_MAX_DELEGATE_BYTES",
+        "most bytes a delegate call's model may read through its tools: file text, listings and matches "
+        "(default 2000000)",
+        _byte_count,
+        "BYTES",
+    ),
 )
 
 
@@ -362,9 +405,10 @@ def check_exposure(settings: Settings) -> None:
     """Refuse to serve LM Studio to the network with no token, unless told the network is trusted."""
     if settings.transport == "stdio" or is_loopback_host(settings.host):
         return
-    if settings.http_token or settings.allow_unauthenticated:
+    if settings.http_token or settings.http_tokens or settings.allow_unauthenticated:
         return
     raise SettingsError(
         f"--host {settings.host} would let anyone on the network use LM Studio through this server. Set a token "
-        "with LMS_MCP_HTTP_TOKEN (or --http-token), or pass --allow-unauthenticated if the network is trusted."
+        "with LMS_MCP_HTTP_TOKEN (or --http-token; LMS_MCP_HTTP_TOKENS for named clients), or pass "
+        "--allow-unauthenticated if the network is trusted."
     )

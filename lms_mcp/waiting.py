@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import anyio
+
+from .team.fairness import FairQueue
 
 T = TypeVar("T")
 
@@ -41,42 +44,69 @@ async def with_heartbeat(
     return outcome[0]
 
 
+@dataclass(eq=False)
+class _Waiter:
+    event: anyio.Event = field(default_factory=anyio.Event)
+    # Set when a slot is handed over: from then on the slot is this waiter's to release.
+    granted: bool = False
+
+
 class PredictionSlots:
-    """At most `limit` chats in LM Studio at once (0: no limit); the others wait in arrival order."""
+    """At most `limit` chats in LM Studio at once (0: no limit); the others wait, round-robin across clients.
+
+    A freed slot goes straight to the next waiter in the fair queue, so no newcomer can take it first.
+    """
 
     def __init__(self, limit: int) -> None:
-        self._limiter = anyio.CapacityLimiter(limit) if limit > 0 else None
-        self._waiting: list[object] = []
+        self._limit = limit
+        self._busy = 0
+        self._queue = FairQueue[_Waiter]()
 
     @asynccontextmanager
-    async def slot(self, on_wait: Callable[[int], Awaitable[None]], interval: float) -> AsyncGenerator[None]:
+    async def slot(
+        self, on_wait: Callable[[int], Awaitable[None]], interval: float, client: str | None = None
+    ) -> AsyncGenerator[None]:
         """Hold a slot for the body; while queued, `on_wait(position)` reports the place in line (1 = next)."""
-        limiter = self._limiter
-        if limiter is None:
+        if not self._limit:
             yield
             return
-        ticket = object()
-        acquired = False
-
-        async def acquire() -> None:
-            nonlocal acquired
-            await limiter.acquire_on_behalf_of(ticket)
-            acquired = True
-
-        async def report(_elapsed: float) -> None:
-            await on_wait(self._waiting.index(ticket) + 1)
-
+        if self._busy < self._limit and not self._queue:
+            self._busy += 1
+            self._queue.served(client)
+        else:
+            await self._wait_turn(client, on_wait, interval)
         try:
-            if limiter.available_tokens < 1 or self._waiting:
-                self._waiting.append(ticket)
-                try:
-                    await report(0.0)
-                    await with_heartbeat(acquire, report, interval)
-                finally:
-                    self._waiting.remove(ticket)
-            else:
-                await acquire()
             yield
         finally:
-            if acquired:
-                limiter.release_on_behalf_of(ticket)
+            self._release()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    async def _wait_turn(self, client: str | None, on_wait: Callable[[int], Awaitable[None]], interval: float) -> None:
+        waiter = _Waiter()
+        self._queue.push(client, waiter)
+
+        async def report(_elapsed: float) -> None:
+            if not waiter.granted:  # a heartbeat can fire between the handover and the wake-up
+                await on_wait(self._queue.position(waiter))
+
+        holding = False
+        try:
+            await report(0.0)
+            await with_heartbeat(waiter.event.wait, report, interval)
+            holding = True
+        finally:
+            if waiter.granted and not holding:
+                self._release()  # handed a slot while giving up: pass it on
+            elif not waiter.granted:
+                self._queue.remove(client, waiter)
+
+    def _release(self) -> None:
+        waiter = self._queue.pop()
+        if waiter is None:
+            self._busy -= 1
+            return
+        waiter.granted = True
+        waiter.event.set()

@@ -14,7 +14,7 @@ from mcp import Client
 
 from lms_mcp.server import build_server
 from lms_mcp.settings import OPTIONS, Settings
-from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
+from lms_mcp.simulator import PROFILE_NAMES, Simulator, SimulatorConfig, serve_in_thread
 
 PLATFORM_MARKERS = {
     "posix_only": (os.name == "posix", "needs a POSIX system"),
@@ -77,6 +77,12 @@ def shared_sim(shared_sim_server: tuple[Simulator, str]) -> Simulator:
     sim.clear_faults()
     sim.reset_stats()
     return sim
+
+
+@pytest.fixture(params=PROFILE_NAMES)
+def profile(request: pytest.FixtureRequest) -> str:
+    """Each LM Studio build the simulator plays, in turn."""
+    return request.param
 
 
 @pytest.fixture

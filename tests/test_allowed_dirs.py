@@ -11,11 +11,10 @@ from lms_mcp.sandbox import Sandbox
 from lms_mcp.server import build_server
 from lms_mcp.settings import SettingsError, load_settings
 from lms_mcp.simulator import Simulator
+from tests.support import QWEN as MODEL
 from tests.support import text_of
 
 pytestmark = pytest.mark.anyio
-
-MODEL = "qwen/qwen3-4b"
 
 
 def folder(parent: Path, name: str, file: str, text: str) -> Path:

@@ -32,14 +32,13 @@ from lms_mcp.sandbox.opening import Method
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator
-from tests.support import text_of
+from tests.support import GEMMA as MODEL  # loaded and able to see images
+from tests.support import PNG, text_of
 
 pytestmark = pytest.mark.anyio
 
-MODEL = "google/gemma-4-26b-a4b"  # loaded and able to see images
 INSIDE = "inside-the-allowed-directory"
 OUTSIDE = "OUTSIDE-SECRET-7d1e"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 OUTSIDE_PNG = PNG + OUTSIDE.encode()
 LEAK_MARKERS = (OUTSIDE, base64.b64encode(OUTSIDE_PNG).decode())
 CALLERS = 6

@@ -1,7 +1,6 @@
 """Hostile HTTP clients against a real lms-mcp server: reading others' results, floods, idle and slow sockets."""
 
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator
@@ -18,11 +17,10 @@ from lms_mcp.serving import Limits
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, reply_text
 from tests.raw_http import ACCEPT, INITIALIZE, RawSession, SseEvent, connect, http_server_in_thread
-from tests.support import child_env, free_port, lms_mcp_command, wait_listening
+from tests.support import QWEN as MODEL
+from tests.support import child_env, served_over_network
 
 pytestmark = pytest.mark.anyio
-
-MODEL = "qwen/qwen3-4b"
 
 
 class Served:
@@ -44,23 +42,13 @@ def spawn_http(sim_url: str, stderr: Path, open_files: int | None = None) -> Gen
 
             resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
-    port = free_port()
+    env = child_env(LMSTUDIO_BASE_URL=sim_url)
+    limit = None if open_files is None else limit_open_files
     with (
         stderr.open("wb") as errors,
-        subprocess.Popen(
-            [lms_mcp_command(), "--transport", "http", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-            env=child_env(LMSTUDIO_BASE_URL=sim_url),
-            preexec_fn=None if open_files is None else limit_open_files,
-        ) as process,
+        served_over_network("http", env, stderr=errors, preexec_fn=limit) as (_process, url),
     ):
-        try:
-            wait_listening(process, port)
-            yield Served(f"http://127.0.0.1:{port}/mcp", stderr)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        yield Served(url, stderr)
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,10 @@ from lms_mcp.integration_policy import IntegrationPolicy
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings, SettingsError, load_settings
 from lms_mcp.simulator import Simulator
-from tests.support import text_of
+from tests.support import QWEN as MODEL
+from tests.support import chat_bodies, text_of
 
 pytestmark = pytest.mark.anyio
-
-MODEL = "qwen/qwen3-4b"
 
 
 def server_at(url: str) -> dict[str, Any]:
@@ -25,10 +24,6 @@ async def chat_with(settings: Settings, integrations: list[Any]) -> tuple[bool, 
     async with Client(build_server(settings)) as client:
         result = await client.call_tool("chat", {"prompt": "x", "model": MODEL, "integrations": integrations})
     return bool(result.is_error), text_of(result)
-
-
-def chat_bodies(sim: Simulator) -> list[dict[str, Any]]:
-    return [r.body for r in sim.requests if r.path == "/api/v1/chat" and r.body is not None]
 
 
 HOSTILE = [

@@ -23,11 +23,11 @@ from lms_mcp.tools import schema_guard
 from lms_mcp.tools.errors import BridgeError
 from lms_mcp.tools.structured import check_schema
 from tests.raw_http import RawSession, http_server_in_thread
+from tests.support import QWEN as MODEL
 from tests.support import text_of, wait_for
 
 pytestmark = pytest.mark.anyio
 
-MODEL = "qwen/qwen3-4b"
 # `re` needs ~2^40 steps to reject this answer: hours, not seconds.
 CATASTROPHIC = {"type": "string", "const": "a" * 40 + "!", "pattern": "^(a+)+$"}
 CODE = {

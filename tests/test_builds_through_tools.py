@@ -5,21 +5,20 @@ sources are in docs/lmstudio-compatibility.md.
 """
 
 import base64
-from typing import Any
 
 import pytest
 from mcp import Client
 
 from lms_mcp.simulator import PROFILE_NAMES, PROFILES, Simulator
-from tests.support import text_of
+from tests.support import DEEPSEEK as REASONER
+from tests.support import GEMMA as VISION
+from tests.support import OBJECT_SCHEMA as OBJECT
+from tests.support import QWEN as TEXT_ONLY
+from tests.support import XHIGH, chat_bodies, text_of
+from tests.support import structured_of as ok
 
 pytestmark = pytest.mark.anyio
 
-TEXT_ONLY = "qwen/qwen3-4b"
-VISION = "google/gemma-4-26b-a4b"  # reasoning off|on, sees images
-REASONER = "deepseek-r1"  # reasoning on only
-XHIGH = "qwen/qwen3.8-27b"  # lists xhigh
-OBJECT = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
 WEBP = "data:image/webp;base64," + base64.b64encode(b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 24).decode()
 
 
@@ -27,16 +26,6 @@ WEBP = "data:image/webp;base64," + base64.b64encode(b"RIFF\x24\x00\x00\x00WEBPVP
 def sim(request: pytest.FixtureRequest) -> Simulator:
     """Overrides conftest's simulator: every test here runs once per build."""
     return Simulator(profile=request.param)
-
-
-def ok(result: Any) -> dict[str, Any]:
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
-
-
-def chat_bodies(sim: Simulator) -> list[dict[str, Any]]:
-    return [r.body for r in sim.requests if r.path == "/api/v1/chat" and r.body is not None]
 
 
 async def test_a_one_shot_chat_answers_and_leaves_nothing_stored(client: Client, sim: Simulator) -> None:

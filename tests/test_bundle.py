@@ -20,15 +20,15 @@ from mcp import Client, StdioServerParameters
 
 from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
 from lms_mcp.tool_names import TOOL_NAMES
-from tests.support import child_env, text_of
+from tests.support import GEMMA as LOADED  # the simulator's only loaded LLM
+from tests.support import LM_TOKEN as TOKEN
+from tests.support import QWEN as MODEL
+from tests.support import child_env, structured_of
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).parents[1]
 MCPB_PACKAGE = ROOT / ".ci" / "node_modules" / "@anthropic-ai" / "mcpb"
-TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
-MODEL = "qwen/qwen3-4b"
-LOADED = "google/gemma-4-26b-a4b"  # the simulator's only loaded LLM
 
 RESOLVE = """
 import { readFileSync } from "node:fs";
@@ -125,9 +125,7 @@ async def chat_without_a_model(config: dict[str, Any], bundle_dir: Path, **argum
         listed = await client.list_tools()
         assert sorted(tool.name for tool in listed.tools) == sorted(TOOL_NAMES)
         result = await client.call_tool("chat", {"prompt": "Say hi.", **arguments})
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
+    return structured_of(result)
 
 
 @pytest.mark.parametrize("blank", ["left out", "empty"])

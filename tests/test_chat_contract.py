@@ -9,18 +9,12 @@ from mcp import Client
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator
-from tests.support import text_of
+from tests.support import DEEPSEEK as REASONER
+from tests.support import GEMMA, completion_bodies, text_of
+from tests.support import OBJECT_SCHEMA as OBJECT
+from tests.support import QWEN as MODEL
 
 pytestmark = pytest.mark.anyio
-
-MODEL = "qwen/qwen3-4b"
-GEMMA = "google/gemma-4-26b-a4b"  # reasoning off|on
-REASONER = "deepseek-r1"
-OBJECT = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
-
-
-def completion_bodies(sim: Simulator) -> list[dict[str, Any]]:
-    return [r.body for r in sim.requests if r.path == "/v1/chat/completions" and r.body is not None]
 
 
 async def test_json_schema_sends_min_p_and_reasoning_on_the_completions_route(client: Client, sim: Simulator) -> None:

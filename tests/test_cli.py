@@ -7,7 +7,7 @@ import pytest
 
 from lms_mcp.cli import build_parser, main
 from lms_mcp.settings import OPTIONS, Settings, SettingsError, load_settings
-from tests.support import child_env
+from tests.support import child_env, run_captured
 
 
 def flags(*argv: str) -> dict[str, str | None]:
@@ -69,14 +69,7 @@ def test_settings_are_frozen() -> None:
 
 
 def test_help_lists_every_env_var() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "lms_mcp", "--help"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        check=True,
-        timeout=60,
-    ).stdout
+    out = run_captured([sys.executable, "-m", "lms_mcp", "--help"], check=True).stdout
     for option in OPTIONS:
         assert option.env in out
         if option.flag:
@@ -85,14 +78,7 @@ def test_help_lists_every_env_var() -> None:
 
 
 def test_bad_setting_exits_2_with_the_reason_on_stderr() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "lms_mcp"],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        env=child_env(LMS_MCP_LOG_LEVEL="chatty"),
-    )
+    done = run_captured([sys.executable, "-m", "lms_mcp"], env=child_env(LMS_MCP_LOG_LEVEL="chatty"))
     assert done.returncode == 2
     assert done.stdout == ""
     # The reason alone, not buried under the usage block.
@@ -128,15 +114,7 @@ def test_flags_before_the_doctor_subcommand_are_kept() -> None:
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["doctor", "--help"]])
 def test_help_and_version_load_neither_the_sdk_nor_the_http_stack(argv: list[str]) -> None:
     """Cold start: the console script's answer to --help must not pay for httpx2, pydantic or mcp."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "lms_mcp", *argv],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        check=True,
-        timeout=60,
-        env=child_env(),
-    )
+    done = run_captured([sys.executable, "-X", "importtime", "-m", "lms_mcp", *argv], env=child_env(), check=True)
     imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
     assert "lms_mcp" in imported
     assert not imported & {"httpx2", "httpcore2", "pydantic", "mcp", "anyio", "starlette", "uvicorn"}

@@ -6,7 +6,6 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
@@ -16,24 +15,13 @@ from lms_mcp.integration_policy import IntegrationPolicy
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import JsonMode, Simulator, reply_text
-from tests.support import text_of
+from tests.support import DEEPSEEK as REASONER
+from tests.support import GEMMA as VISION
+from tests.support import PNG, chat_bodies, text_of
+from tests.support import QWEN as TEXT_ONLY
+from tests.support import structured_of as answer
 
 pytestmark = pytest.mark.anyio
-
-VISION = "google/gemma-4-26b-a4b"
-TEXT_ONLY = "qwen/qwen3-4b"
-REASONER = "deepseek-r1"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
-
-
-def chat_bodies(sim: Simulator) -> list[dict[str, Any]]:
-    return [r.body for r in sim.requests if r.path == "/api/v1/chat" and r.body is not None]
-
-
-def answer(result: Any) -> dict[str, Any]:
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
 
 
 @pytest.fixture

@@ -16,21 +16,13 @@ import pytest
 from lms_mcp.cli import main
 from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
 from lms_mcp.tool_names import TOOL_NAMES
-from tests.support import child_env, fixed_json_server, free_port, lms_mcp_command
-
-TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
+from tests.support import LM_TOKEN as TOKEN
+from tests.support import child_env, fixed_json_server, free_port, lms_mcp_command, run_captured
 
 
 def doctor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The installed `lms-mcp doctor`, as a user runs it."""
-    return subprocess.run(
-        [lms_mcp_command(), "doctor", *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        env=child_env(**env),
-    )
+    return run_captured([lms_mcp_command(), "doctor", *args], env=child_env(**env))
 
 
 @dataclass
@@ -123,9 +115,7 @@ def test_doctor_flags_a_default_model_that_is_not_downloaded(doctor_here: Callab
 
 
 def test_demo_tours_every_tool_and_writes_plain_lines_to_a_file() -> None:
-    done = subprocess.run(
-        [lms_mcp_command(), "demo"], capture_output=True, text=True, encoding="utf-8", timeout=120, env=child_env()
-    )
+    done = run_captured([lms_mcp_command(), "demo"], env=child_env(), timeout=120)
     assert done.returncode == 0, done.stderr
     for tool in TOOL_NAMES:
         assert f">>> {tool}" in done.stdout, tool

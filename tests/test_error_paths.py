@@ -7,17 +7,16 @@ import pytest
 from mcp import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.responses import HTMLResponse, StreamingResponse
 from starlette.routing import Route
 
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, serve_in_thread
-from tests.support import text_of
+from tests.support import QWEN as MODEL
+from tests.support import lm_studio_0_3, text_of
 
 pytestmark = pytest.mark.anyio
-
-MODEL = "qwen/qwen3-4b"
 
 
 async def test_a_200_answer_of_the_wrong_shape_is_an_upstream_error(client: Client, sim: Simulator) -> None:
@@ -47,15 +46,6 @@ async def test_a_stream_that_ends_without_chat_end_is_an_upstream_error() -> Non
             result = await client.call_tool("chat", {"prompt": "x", "model": MODEL})
     assert result.is_error
     assert text_of(result).startswith("UPSTREAM_ERROR: LM Studio closed the chat stream before it finished")
-
-
-def lm_studio_0_3() -> Starlette:
-    """LM Studio before 0.4 answers every unknown route with HTTP 200 and an error string."""
-
-    async def unexpected(request: Request) -> JSONResponse:
-        return JSONResponse({"error": f"Unexpected endpoint or method. ({request.method} {request.url.path})"})
-
-    return Starlette(routes=[Route("/{path:path}", unexpected, methods=["GET", "POST"])])
 
 
 @pytest.mark.parametrize(("tool", "arguments"), [("list_models", {}), ("chat", {"prompt": "x", "model": MODEL})])

@@ -12,11 +12,11 @@ from mcp import Client
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import FaultKind, Simulator
+from tests.support import GEMMA as MODEL
 from tests.support import text_of
 
 pytestmark = pytest.mark.anyio
 
-MODEL = "google/gemma-4-26b-a4b"
 Call = tuple[str, dict[str, Any]]
 CHAT: Call = ("chat", {"prompt": "hello", "model": MODEL})
 LIST: Call = ("list_models", {})

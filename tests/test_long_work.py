@@ -12,12 +12,12 @@ from mcp import Client
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, reply_text
+from tests.support import GEMMA as LOADED
+from tests.support import QWEN as UNLOADED
 from tests.support import text_of, wait_for
 
 pytestmark = pytest.mark.anyio
 
-LOADED = "google/gemma-4-26b-a4b"
-UNLOADED = "qwen/qwen3-4b"
 
 Seen = list[tuple[float, str]]
 

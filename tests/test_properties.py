@@ -37,9 +37,11 @@ from mcp.types import CallToolResult, TextContent
 
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
-from lms_mcp.simulator import Simulator, SimulatorConfig
+from lms_mcp.simulator import AgentScript, ScriptedCall, Simulator, SimulatorConfig
 from lms_mcp.tools import TOOL_NAMES
 from lms_mcp.tools.errors import ErrorCode
+from tests.support import DEEPSEEK, EMBED, PNG, QWEN
+from tests.support import GEMMA as LOADED
 
 pytestmark = [
     pytest.mark.anyio,
@@ -83,12 +85,11 @@ ENVIRONMENT_CODES = tuple(
     )
 )
 
-LOADED = "google/gemma-4-26b-a4b"
 MODEL_KEYS = [
     LOADED,
-    "qwen/qwen3-4b",
-    "deepseek-r1",
-    "text-embedding-nomic-embed-text-v1.5",
+    QWEN,
+    DEEPSEEK,
+    EMBED,
     "ibm/granite-4-micro",
     "openai/gpt-oss-20b",
     "https://huggingface.co/lmstudio-community/gpt-oss-20b-GGUF",
@@ -125,7 +126,6 @@ def problem_with(tool: str, result: CallToolResult) -> str | None:
 
 # --- the sandbox `files` and `images` may read ----------------------------------------------------------------
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 # What lies just outside the allowed directory: no request to LM Studio may ever carry it.
 OUTSIDE_MARKER = "OUTSIDE-THE-ALLOWED-DIRECTORY-5f0c"
 OUTSIDE_PNG = PNG + OUTSIDE_MARKER.encode()
@@ -442,7 +442,7 @@ def name_hint(name: str) -> st.SearchStrategy[Any] | None:
                 ["job_", "job_0000000000", ".", "..", "job/1", "job%2F1", "job?x=1", "job#1", "JOB_1"]
             )
             return st.one_of(from_pool(SEEN.job_ids, "job_0"), made_up, odd, hostile_text)
-        case "files":
+        case "files" | "paths":
             return st.lists(path_entries, max_size=4)
         case "images":
             return st.lists(st.one_of(path_entries, data_urls), max_size=3)
@@ -736,6 +736,7 @@ test_download_status_with_any_arguments_gives_a_coded_outcome = _property_for("d
 test_embed_with_any_arguments_gives_a_coded_outcome = _property_for("embed", 25)
 test_list_sessions_with_any_arguments_gives_a_coded_outcome = _property_for("list_sessions", 5)
 test_reset_session_with_any_arguments_gives_a_coded_outcome = _property_for("reset_session", 25)
+test_delegate_with_any_arguments_gives_a_coded_outcome = _property_for("delegate", 25)
 
 
 def test_every_tool_has_a_property() -> None:
@@ -807,3 +808,67 @@ async def test_chat_refuses_every_path_outside_the_allowed_directory_with_a_file
             if path in outside:
                 assert result.is_error and texts_of(result).startswith("FILE_"), f"{call}: {texts_of(result)[:300]}"
     await harness.check_alive("chat", {"files": paths, "images": paths})
+
+
+# What a model may ask delegate's tools for: hostile paths, patterns and globs, wrong types, unknown tools, non-JSON.
+PATTERNS = ["notes", "(a+)+$", "(", "[", "(?i)CAT", "\\", ".*", "(?P<x>a)(?P=x)", "a{99999}"]
+tool_argument = st.one_of(path_entries, hostile_text, json_values)
+
+
+def read_call(path: Any, start: Any, end: Any) -> ScriptedCall:
+    return ScriptedCall("read_file", {"path": path, "start_line": start, "end_line": end})
+
+
+def list_call(path: Any, depth: Any) -> ScriptedCall:
+    return ScriptedCall("list_files", {"path": path, "depth": depth})
+
+
+def search_call(pattern: Any, path: Any, glob: Any) -> ScriptedCall:
+    return ScriptedCall("search_files", {"pattern": pattern, "path": path, "glob": glob})
+
+
+model_calls = st.one_of(
+    st.builds(read_call, path_entries, st.none(), st.none()),
+    st.builds(read_call, path_entries, json_scalars, json_scalars),
+    st.builds(list_call, path_entries, json_scalars),
+    st.builds(
+        search_call,
+        st.one_of(st.sampled_from(PATTERNS), hostile_text),
+        path_entries,
+        st.one_of(st.none(), hostile_text),
+    ),
+    st.builds(
+        ScriptedCall,
+        st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+        st.one_of(hostile_text, st.dictionaries(st.sampled_from(["path", "pattern", "x"]), tool_argument, max_size=3)),
+    ),
+)
+
+
+def placed_call(call: ScriptedCall, root: str) -> ScriptedCall:
+    return ScriptedCall(call.name, placed(call.arguments, root))
+
+
+@examples(25)
+@given(turns=st.lists(st.lists(model_calls, min_size=1, max_size=3), min_size=1, max_size=4))
+async def test_delegate_sends_lm_studio_nothing_from_outside_whatever_the_model_asks(
+    harness: Harness, turns: list[list[ScriptedCall]]
+) -> None:
+    """A model that calls the tools with anything at all: a coded outcome, and nothing from outside ever leaves."""
+    root = str(harness.sandbox)
+    harness.sim.config.agent = AgentScript(turns=[[placed_call(call, root) for call in turn] for turn in turns])
+    before = len(harness.sim.requests)
+    try:
+        # Within the sandbox: the working directory (this repository, whose tests hold the markers) is allowed too.
+        arguments = {"task": "Explore.", "model": LOADED, "max_steps": 12, "paths": [SANDBOX]}
+        result = await harness.check_call("delegate", arguments)
+    finally:
+        harness.sim.config.agent = None
+    # Whatever the model asked for is a tool result it reads, never a failure of the delegation.
+    assert not result.is_error, texts_of(result)
+    found: dict[str, Any] = result.structured_content or {}
+    steps = len(found["steps"])
+    assert steps == sum(map(len, turns)) or (found["stopped"] == "budget" and steps < sum(map(len, turns)))
+    sent = json.dumps([record.body for record in harness.sim.requests[before:]])
+    leaked = [marker for marker in LEAK_MARKERS if marker in sent]
+    assert not leaked, f"delegate with model calls {turns!r} sent LM Studio {leaked}"

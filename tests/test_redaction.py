@@ -1,7 +1,6 @@
 """Credentials in LMSTUDIO_BASE_URL never reach a log line, even at DEBUG."""
 
 import json
-import subprocess
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from lms_mcp.lmstudio import LMStudioClient, LMStudioUnreachableError
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.urls import display_url, redact_urls
-from tests.support import child_env, free_port, initialize_request, lms_mcp_command, text_of
+from tests.support import child_env, free_port, initialize_request, send_lines, stdio_server, text_of
 
 
 @pytest.mark.parametrize(
@@ -40,17 +39,9 @@ def test_credentials_in_the_address_stay_out_of_the_logs_at_debug(sim_url: str) 
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "list_models", "arguments": {}}},
     ]
-    with subprocess.Popen(
-        [lms_mcp_command()],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(LMSTUDIO_BASE_URL=address, LMS_MCP_LOG_LEVEL="DEBUG"),
-    ) as process:
+    with stdio_server(child_env(LMSTUDIO_BASE_URL=address, LMS_MCP_LOG_LEVEL="DEBUG")) as process:
         assert process.stdin and process.stdout
-        for message in messages:
-            process.stdin.write(json.dumps(message).encode() + b"\n")
-        process.stdin.flush()
+        send_lines(process.stdin, messages)
         replies = [json.loads(process.stdout.readline()) for _ in range(2)]
         _, stderr = process.communicate(timeout=30)
     assert replies[1]["id"] == 2 and not replies[1]["result"].get("isError")

@@ -25,13 +25,12 @@ from lms_mcp.sandbox.refusals import permission_advice
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator
-from tests.support import child_env, lms_mcp_command, text_of, wait_for
+from tests.support import GEMMA as MODEL  # loaded, and a vision model
+from tests.support import PNG, chat_bodies, child_env, lms_mcp_command, text_of, wait_for
 
 pytestmark = pytest.mark.anyio
 
-MODEL = "google/gemma-4-26b-a4b"  # loaded, and a vision model
 OUTSIDE = "OUTSIDE-SECRET-41c2"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 24
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"/>'
 METHODS: list[Method] = ["openat2", "walk", "name"]
@@ -39,10 +38,6 @@ METHODS: list[Method] = ["openat2", "walk", "name"]
 
 def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def chat_bodies(sim: Simulator) -> list[Any]:
-    return [r.body for r in sim.requests if r.path == "/api/v1/chat" and r.body is not None]
 
 
 def nothing_outside_sent(sim: Simulator) -> bool:

@@ -18,19 +18,20 @@ from lms_mcp.settings import Settings, SettingsError, load_settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
 from lms_mcp.tools import TOOL_NAMES
 from tests.support import (
+    LM_TOKEN,
     LineReader,
     child_env,
     free_port,
     initialize_request,
     lms_mcp_command,
+    run_captured,
+    served_over_network,
     text_of,
-    wait_listening,
 )
 
 pytestmark = pytest.mark.anyio
 
 HTTP_TOKEN = "s3cret-http-token-Zq81"
-LM_TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
 WRONG_LM_TOKEN = "sk-lm-zzzzzzzz:zzzzzzzzzzzzzzzzzzzz"
 
 
@@ -39,19 +40,9 @@ WRONG_LM_TOKEN = "sk-lm-zzzzzzzz:zzzzzzzzzzzzzzzzzzzz"
 
 @pytest.fixture(scope="module")
 def guarded(shared_sim_server: tuple[Simulator, str]) -> Iterator[str]:
-    port = free_port()
-    with subprocess.Popen(
-        [lms_mcp_command(), "--transport", "http", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=child_env(LMSTUDIO_BASE_URL=shared_sim_server[1], LMS_MCP_HTTP_TOKEN=HTTP_TOKEN),
-    ) as process:
-        try:
-            wait_listening(process, port)
-            yield f"http://127.0.0.1:{port}/mcp"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    env = child_env(LMSTUDIO_BASE_URL=shared_sim_server[1], LMS_MCP_HTTP_TOKEN=HTTP_TOKEN)
+    with served_over_network("http", env) as (_process, url):
+        yield url
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {HTTP_TOKEN}", f"Bearer {HTTP_TOKEN}x"])
@@ -82,14 +73,8 @@ def test_serving_the_network_without_a_token_is_refused(host: str) -> None:
 
 
 def test_the_refusal_happens_at_startup_with_exit_code_2() -> None:
-    done = subprocess.run(
-        [lms_mcp_command(), "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        env=child_env(),
-    )
+    argv = [lms_mcp_command(), "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())]
+    done = run_captured(argv, env=child_env())
     assert done.returncode == 2 and done.stdout == ""
     assert "would let anyone on the network use LM Studio" in done.stderr
 

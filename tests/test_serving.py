@@ -2,7 +2,6 @@
 
 import logging
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from lms_mcp.serving.listen import listening_socket, socket_options
 from lms_mcp.serving.logs import AcceptErrorFilter, RepeatFilter
 from lms_mcp.settings import Settings
 from tests.raw_http import http_server_in_thread
-from tests.support import child_env, lms_mcp_command
+from tests.support import child_env, lms_mcp_command, run_captured
 
 pytestmark = pytest.mark.anyio
 
@@ -134,14 +133,7 @@ def test_a_busy_port_is_one_clear_line_and_exit_code_2(transport: str) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [lms_mcp_command(), "--transport", transport, "--port", str(port)],
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=60,
-            env=child_env(),
-        )
+        done = run_captured([lms_mcp_command(), "--transport", transport, "--port", str(port)], env=child_env())
     assert done.returncode == 2 and done.stdout == ""
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
@@ -164,14 +156,7 @@ def test_the_open_file_limit_is_raised_within_the_hard_limit(hard: int | None) -
         "import resource; from lms_mcp.serving.listen import raise_open_file_limit as r; "
         "print(r(8192), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        preexec_fn=low_soft_limit,
-    )
+    done = run_captured([sys.executable, "-c", code], preexec_fn=low_soft_limit)
     assert done.stdout.split() == [str(expected), str(expected)], done.stderr
 
 
@@ -258,9 +243,7 @@ def test_the_package_runs_as_a_script(tmp_path: Path) -> None:
     """What an MCP bundle runs: `python lms_mcp/__main__.py` puts lms_mcp/ itself first on sys.path."""
     script = Path(lms_mcp.__file__).parent / "__main__.py"
     command = [sys.executable, str(script), "--help"]
-    done = subprocess.run(
-        command, capture_output=True, text=True, encoding="utf-8", timeout=60, cwd=tmp_path, env=child_env()
-    )
+    done = run_captured(command, cwd=tmp_path, env=child_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: lms-mcp")
 

@@ -6,29 +6,18 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult
 
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, reply_text
 from lms_mcp.tools import TOOL_NAMES
 from lms_mcp.tools.manage import ModelListResult
-from tests.support import text_of
+from tests.support import GEMMA as LOADED
+from tests.support import QWEN as UNLOADED
+from tests.support import chat_bodies, text_of
+from tests.support import structured_of as data
 
 pytestmark = pytest.mark.anyio
-
-LOADED = "google/gemma-4-26b-a4b"
-UNLOADED = "qwen/qwen3-4b"
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
-
-
-def chat_bodies(sim: Simulator) -> list[dict[str, Any]]:
-    return [r.body for r in sim.requests if r.path == "/api/v1/chat" and r.body is not None]
 
 
 async def test_lists_the_tools_with_titles_annotations_and_output_schemas(client: Client) -> None:
@@ -37,6 +26,9 @@ async def test_lists_the_tools_with_titles_annotations_and_output_schemas(client
     for tool in tools.values():
         assert tool.title and tool.description and tool.output_schema
         assert tool.annotations is not None
+        # Hosts show these to the model: every argument says what it is for.
+        undescribed = [name for name, p in tool.input_schema["properties"].items() if not p.get("description")]
+        assert undescribed == [], (tool.name, undescribed)
     assert tools["list_models"].annotations and tools["list_models"].annotations.read_only_hint is True
     assert tools["unload_model"].annotations and tools["unload_model"].annotations.destructive_hint is True
     assert tools["download_model"].annotations and tools["download_model"].annotations.open_world_hint is True

@@ -17,19 +17,20 @@ from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
 from lms_mcp.tools import TOOL_NAMES
 from tests.raw_http import RawSession
+from tests.support import QWEN as MODEL
 from tests.support import (
     LineReader,
     child_env,
     free_port,
     initialize_request,
     lms_mcp_command,
+    send_lines,
+    served_over_network,
+    stdio_server,
     wait_for,
-    wait_listening,
 )
 
 pytestmark = pytest.mark.anyio
-
-MODEL = "qwen/qwen3-4b"
 
 
 def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulator) -> None:
@@ -46,16 +47,9 @@ def test_stdio_writes_nothing_but_json_rpc_on_stdout(sim_url: str, sim: Simulato
         {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "list_models", "arguments": {}}},
     ]
     received: list[dict[str, Any]] = []
-    with subprocess.Popen(
-        [lms_mcp_command()],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(LMSTUDIO_BASE_URL=sim_url, LMS_MCP_LOG_LEVEL="DEBUG"),
-    ) as process:
+    with stdio_server(child_env(LMSTUDIO_BASE_URL=sim_url, LMS_MCP_LOG_LEVEL="DEBUG")) as process:
         assert process.stdin and process.stdout and process.stderr
-        for message in messages:
-            process.stdin.write(json.dumps(message).encode() + b"\n")
+        send_lines(process.stdin, messages)
         # Valid JSON that Python reads as infinity: it must be refused, not crash the call.
         call = (
             '"method": "tools/call", "params": {"name": "chat", "arguments": {"prompt": "x", "repeat_penalty": 1e400}}'
@@ -98,20 +92,12 @@ async def test_stdio_with_the_sdk_client_in_both_eras(sim_url: str, mode: str) -
 @pytest.fixture(scope="module", params=["http", "sse"])
 def served(request: pytest.FixtureRequest, shared_sim_server: tuple[Simulator, str]) -> Iterator[str]:
     """`lms-mcp --transport http|sse` in a subprocess; yields its endpoint URL."""
-    transport = request.param
-    port = free_port()
-    with subprocess.Popen(
-        [lms_mcp_command(), "--transport", transport, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=child_env(LMSTUDIO_BASE_URL=shared_sim_server[1]),
-    ) as process:
-        try:
-            wait_listening(process, port)
-            yield f"http://127.0.0.1:{port}/{'mcp' if transport == 'http' else 'sse'}"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    env = child_env(LMSTUDIO_BASE_URL=shared_sim_server[1])
+    with served_over_network(request.param, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as (process, url):
+        yield url
+        # Stopped here, while its stdout can still be read: an HTTP server writes nothing there.
+        process.terminate()
+        process.wait(timeout=10)
         assert process.stdout and process.stdout.read() == b""
 
 
@@ -167,20 +153,13 @@ def test_stdio_cancellation_aborts_the_upstream_chat(sim_url: str, sim: Simulato
     sim.config.tokens_per_second = 40
     initialize = initialize_request()
     chat = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "chat", "arguments": {"prompt": "x"}}}
-    with subprocess.Popen(
-        [lms_mcp_command()],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=child_env(LMSTUDIO_BASE_URL=sim_url),
-    ) as process:
+    with stdio_server(child_env(LMSTUDIO_BASE_URL=sim_url), stderr=subprocess.DEVNULL) as process:
         assert process.stdin and process.stdout
         reader = LineReader(process.stdout)
 
         def send(message: dict[str, Any]) -> None:
             assert process.stdin
-            process.stdin.write(json.dumps(message).encode() + b"\n")
-            process.stdin.flush()
+            send_lines(process.stdin, [message])
 
         send(initialize)
         assert json.loads(reader.next())["id"] == 1

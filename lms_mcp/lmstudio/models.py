@@ -7,9 +7,10 @@ key it does not document, so the client must never send one.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 DownloadStatusName = Literal["downloading", "paused", "completed", "failed", "already_downloaded"]
 
@@ -320,9 +321,40 @@ class ImagePart(RequestModel):
 ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
+class FunctionSpec(RequestModel):
+    name: str
+    description: str | None = None
+    # A JSON Schema object for the arguments.
+    parameters: dict[str, Any] | None = None
+
+
+class FunctionTool(RequestModel):
+    """A function the model may call; the client runs it and sends the result back as a `tool` message."""
+
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
+class CalledFunction(RequestModel):
+    name: str
+    # JSON text, exactly as the model wrote it.
+    arguments: str
+
+
+class RequestToolCall(RequestModel):
+    """A call of an earlier assistant turn, sent back with the conversation."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: CalledFunction
+
+
 class CompletionMessage(RequestModel):
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str | list[ContentPart]
+    # An assistant turn's calls, and the call a `tool` message answers.
+    tool_calls: list[RequestToolCall] | None = None
+    tool_call_id: str | None = None
 
 
 class JsonSchemaFormat(RequestModel):
@@ -350,6 +382,25 @@ class CompletionRequest(RequestModel):
     # LM Studio's switch for thinking on this route: "none" turns it off; a level the model lacks is not an error.
     reasoning_effort: str | None = None
     response_format: ResponseFormat | None = None
+    tools: list[FunctionTool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | None = None
+
+
+class CompletionFunction(WireModel):
+    name: str = ""
+    arguments: str = ""
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _as_json_text(cls, value: Any) -> Any:
+        # OpenAI sends a JSON string; a server that sends the object itself still means the same call.
+        return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+class CompletionToolCall(WireModel):
+    id: str = ""
+    type: str = "function"
+    function: CompletionFunction = Field(default_factory=CompletionFunction)
 
 
 class CompletionChoiceMessage(WireModel):
@@ -359,6 +410,7 @@ class CompletionChoiceMessage(WireModel):
     # setting separates it). Some builds put a json_schema answer here and leave `content` empty.
     reasoning_content: str | None = None
     reasoning: str | None = None
+    tool_calls: list[CompletionToolCall] | None = None
 
 
 class CompletionChoice(WireModel):

@@ -25,6 +25,10 @@ from .opening import DIR_FLAGS, FILE_FLAGS, Method, Target, default_method, desc
 from .refusals import FileRefused, unreadable
 
 ALLOW_MORE = "Allow more with --allow-dir / LMS_MCP_ALLOWED_DIRS."
+NOT_SHARED_REMOTELY = (
+    "this server is served on a network address, where a caller's paths are not paths on the server's "
+    "machine; put the text in the prompt (images as data: URLs)"
+)
 
 
 @dataclass(frozen=True)
@@ -103,15 +107,20 @@ class Sandbox:
         cwd: str | None = None,
         flavour: PathFlavour | None = None,
         environ: Mapping[str, str] | None = None,
+        remote: bool = False,
     ) -> Sandbox:
         """The sandbox for `dirs` and the working directory, which counts unless it is a root or system
         directory. A relative path starts from the first of them: the first of `dirs`, if any.
 
         Hosts that start servers from `/` or `C:\\Windows\\System32` get only `dirs`, rather than the whole
-        disk or the system's files.
+        disk or the system's files. A server on a network address (`remote`) gets only `dirs`, too.
         """
         flavour = flavour or flavour_of(sys.platform)
         roots = [Root.of(d) for d in dirs]
+        if remote:
+            # A remote caller's paths are not paths on this machine: only the directories named are shared.
+            why = "" if roots else NOT_SHARED_REMOTELY
+            return cls(tuple(dict.fromkeys(roots)), max_file_bytes, max_total_bytes, flavour=flavour, unrooted=why)
         cwd = cwd or os.getcwd()
         if not is_system_dir(cwd, flavour, *system_dirs(flavour, os.environ if environ is None else environ)):
             roots.append(Root.of(cwd))

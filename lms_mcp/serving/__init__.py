@@ -21,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ..settings import Settings
+from ..team.tokens import all_clients
 from .connections import guarded_protocol
 from .guards import BearerTokenGuard, HostGuard, host_policy
 from .limits import Limits, connection_cap
@@ -52,9 +53,10 @@ def build_http_app(server: MCPServer[Any], settings: Settings, limits: Limits) -
     else:
         # SSE responses (not json_response): progress and cancellation need them.
         app = streamable_http_app(server, limits)
-    if settings.http_token:
-        app = BearerTokenGuard(app, settings.http_token)
-    policy = host_policy(settings.host, token_required=settings.http_token is not None)
+    clients = all_clients(settings.http_tokens, settings.http_token)
+    if clients:
+        app = BearerTokenGuard(app, clients)
+    policy = host_policy(settings.host, token_required=bool(clients))
     return app if policy is None else HostGuard(app, policy)
 
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..team.identity import SCOPE_STATE_KEY
+from ..team.tokens import ClientToken
 
 logger = logging.getLogger(__name__)
 
@@ -21,18 +28,40 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 _AUTHORITY = re.compile(r"[A-Za-z0-9.\-]+(:\d*)?|\[[0-9A-Fa-f:.]+\](:\d*)?")
 
 
-class BearerTokenGuard:
-    """Lets a request through only with `Authorization: Bearer <token>`; anything else gets 401."""
+def _digest(value: bytes) -> bytes:
+    return hashlib.sha256(value).digest()
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+
+class BearerTokenGuard:
+    """Lets a request through only with `Authorization: Bearer <token>` of a known client; anything else gets 401.
+
+    The client's name goes with the request: in the scope's state, where tool calls read it, and as the
+    scope's user, to which the SDK binds every MCP session (so no client can use another's session id).
+    """
+
+    def __init__(self, app: ASGIApp, clients: Sequence[ClientToken]) -> None:
         self._app = app
-        self._expected = f"Bearer {token}".encode()
+        # Digests are compared, not tokens: all the same length, so not even a token's length shows.
+        self._clients = [(_digest(f"Bearer {client.token}".encode()), client.name) for client in clients]
+
+    def client_for(self, authorization: bytes) -> str | None:
+        """The name of the client whose token this is, or None."""
+        given = _digest(authorization)
+        found: str | None = None
+        for expected, name in self._clients:
+            # Every token is compared, each in constant time: the time taken tells neither which one
+            # matched nor how much of a guess was right.
+            if hmac.compare_digest(given, expected) and found is None:
+                found = name
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            # Constant-time: the comparison must not tell an attacker how much of a guess was right.
-            if not hmac.compare_digest(given, self._expected):
+            client = self.client_for(dict(scope["headers"]).get(b"authorization", b""))
+            if client is not None:
+                scope.setdefault("state", {})[SCOPE_STATE_KEY] = client
+                scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=client, scopes=[]))
+            else:
                 logger.warning("refused an HTTP request without the right bearer token (%s)", scope.get("path"))
                 response = JSONResponse(
                     {"error": "unauthorized", "message": "Send the server's token as 'Authorization: Bearer <token>'."},

@@ -4,7 +4,8 @@ Routes: the native v1 API (`/api/v1/chat`, `/api/v1/models`, load, unload, downl
 like LM Studio's; and the lenient OpenAI-compatible `GET /v1/models`, `POST /v1/embeddings` and
 `POST /v1/chat/completions`. The last one is there for structured output: with a `json_schema`
 `response_format` it answers a deterministic JSON document that validates against the schema, or, with
-`SimulatorConfig.json_mode` set to "invalid_json" or "schema_violation", one that does not.
+`SimulatorConfig.json_mode` set to "invalid_json" or "schema_violation", one that does not. With `tools`, it
+plays a model in a tool loop: `SimulatorConfig.agent` (an `AgentScript`) says which calls it makes, turn by turn.
 
 Typical use: `with serve_in_thread(Simulator(SimulatorConfig(reply_tokens=5))) as url: ...`, then talk to `url`
 over real HTTP, inspect `sim.requests`, and script failures with `sim.inject("http_500")`.
@@ -14,6 +15,7 @@ Real LM Studio builds differ from the docs and from each other; `Simulator(profi
 default is "latest". See profiles.py for what each build does differently and where that is reported.
 """
 
+from lms_mcp.simulator.agent_script import AgentScript, ScriptedCall
 from lms_mcp.simulator.catalog import Downloadable, LoadedInstance, ModelEntry, Reasoning
 from lms_mcp.simulator.config import JsonMode, SimulatorConfig
 from lms_mcp.simulator.faults import Fault, FaultKind
@@ -27,6 +29,7 @@ __all__ = [
     "DEFAULT_PROFILE",
     "PROFILES",
     "PROFILE_NAMES",
+    "AgentScript",
     "Downloadable",
     "Fault",
     "FaultKind",
@@ -36,6 +39,7 @@ __all__ = [
     "Profile",
     "Reasoning",
     "RequestRecord",
+    "ScriptedCall",
     "Simulator",
     "SimulatorConfig",
     "reasoning_text",

@@ -19,9 +19,11 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lms_mcp.simulator.agent_script import PlannedCall, next_calls
 from lms_mcp.simulator.api_models import openai_ids
 from lms_mcp.simulator.catalog import ModelEntry
 from lms_mcp.simulator.chat_run import ChatPlan, ChatRun, claim_instance
@@ -51,6 +53,8 @@ class _Completion:
     reasoning_field: str
     # The builds that put a reasoning model's json_schema answer in `reasoning_content`, leaving `content` "".
     answer_in_reasoning: bool
+    # The function calls this turn makes (wire form), instead of an answer.
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     def envelope(self, kind: str) -> dict[str, Any]:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model}
@@ -63,9 +67,13 @@ class OpenAIChatApi:
 
     async def chat_completions(self, request: Request) -> Response:
         self.state.refresh()
-        build = self.state.config.build
-        body = parse_completion_request(parse_json(await request.body()), refuse_webp=build.refuses_webp)
-        plan = self._plan(body)
+        config = self.state.config
+        body = parse_completion_request(parse_json(await request.body()), refuse_webp=config.build.refuses_webp)
+        script = config.agent
+        calls = next_calls(script, body.messages, bool(body.tools), body.tool_choice) if script else []
+        if calls and script and script.turn_seconds > 0:
+            await anyio.sleep(script.turn_seconds)
+        plan = self._plan(body, calls)
         run = ChatRun(plan, self.state, self.state.config)
         completion = _Completion(
             id="chatcmpl-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH)),
@@ -73,15 +81,17 @@ class OpenAIChatApi:
             model=plan.entry.key,
             reasoning_field="reasoning" if plan.entry.architecture == "gpt-oss" else "reasoning_content",
             answer_in_reasoning=body.json_schema is not None
-            and build.structured_in_reasoning
+            and not calls
+            and config.build.structured_in_reasoning
             and _thinks(plan.entry, body.reasoning_effort, none_disables=False),
+            tool_calls=tuple(call.wire() for call in calls),
         )
         if body.stream:
             frames = _chunks(run, completion, include_usage=body.include_usage)
             return stream_response(frames, on_close=run.close, faults=self.faults, path=request.url.path)
         return await _complete(run, completion)
 
-    def _plan(self, body: CompletionRequest) -> ChatPlan:
+    def _plan(self, body: CompletionRequest, calls: list[PlannedCall]) -> ChatPlan:
         """Everything that can fail on the request's account, checked before a JIT load is claimed."""
         state = self.state
         found = state.find_instance(body.model)
@@ -98,10 +108,8 @@ class OpenAIChatApi:
         user = body.messages[last_user]
         system_prompt = next((message.content for message in body.messages if message.role == "system"), None)
         turn = sum(message.role == "user" for message in body.messages)
-        reply = None
-        if body.json_schema is not None:
-            seed = json.dumps([entry.key, system_prompt, user.content, turn])
-            reply = text_tokens(_structured_answer(body.json_schema, seed, state.config.json_mode))
+        seed = json.dumps([entry.key, system_prompt, user.content, turn])
+        reply = self._reply(body, calls, seed)
         claim = claim_instance(state, body.model, entry, found is not None)
         if claim is None:  # not loaded, JIT off: LM Studio then only knows the loaded models
             raise openai_model_not_found(body.model, openai_ids(state))
@@ -117,13 +125,25 @@ class OpenAIChatApi:
             turn=turn,
             # A json_schema constrains the whole output, so nothing is left to think in (API.md §8; a schema on the
             # wire reports 0 reasoning tokens).
-            reasoning=reply is None and _thinks(entry, body.reasoning_effort),
+            reasoning=(reply is None or bool(calls)) and _thinks(entry, body.reasoning_effort),
             max_output_tokens=body.max_tokens,
             tool=None,
             store=False,
             pending=pending,
             reply=reply,
         )
+
+    def _reply(self, body: CompletionRequest, calls: list[PlannedCall], seed: str) -> list[str] | None:
+        """The turn's output when something decides it: tool calls (their arguments, paced as tokens), a
+        structured answer, or the agent script's answer; None for the usual reply words."""
+        script = self.state.config.agent
+        if calls:
+            return text_tokens(" ".join(call.arguments for call in calls))
+        if body.json_schema is not None:
+            return text_tokens(_structured_answer(body.json_schema, seed, self.state.config.json_mode))
+        if script is not None and script.answer is not None:
+            return text_tokens(script.answer)
+        return None
 
 
 def _thinks(entry: ModelEntry, effort: str | None, *, none_disables: bool = True) -> bool:
@@ -190,10 +210,18 @@ async def _complete(run: ChatRun, completion: _Completion) -> Response:
     content, reasoning = _joined(result, "message"), _joined(result, "reasoning")
     if completion.answer_in_reasoning:
         content, reasoning = "", content
-    message: dict[str, Any] = {"role": "assistant", "content": content}
+    calling = bool(completion.tool_calls) and not run.cut_short
+    # A turn that calls tools has no `content` at all (as in LM Studio's own example); one cut off by max_tokens
+    # keeps the half-written call as text.
+    message: dict[str, Any] = (
+        {"role": "assistant", "tool_calls": list(completion.tool_calls)}
+        if calling
+        else {"role": "assistant", "content": content}
+    )
     if reasoning:
         message[completion.reasoning_field] = reasoning
-    choice = {"index": 0, "logprobs": None, "finish_reason": _finish_reason(run), "message": message}
+    finish = "tool_calls" if calling else _finish_reason(run)
+    choice = {"index": 0, "logprobs": None, "finish_reason": finish, "message": message}
     body = completion.envelope("chat.completion") | {
         "choices": [choice],
         "usage": _usage(run, int(result["stats"]["input_tokens"])),
@@ -222,7 +250,7 @@ async def _chunks(run: ChatRun, completion: _Completion, *, include_usage: bool)
                     yield chunk({"role": "assistant", "content": ""}, None)
                 case "reasoning.delta":
                     yield chunk({completion.reasoning_field: event["content"]}, None)
-                case "message.delta":
+                case "message.delta" if not completion.tool_calls:
                     yield chunk({answer_field: event["content"]}, None)
                 case "error":
                     yield data_frame(_server_error(event["error"]))
@@ -231,7 +259,11 @@ async def _chunks(run: ChatRun, completion: _Completion, *, include_usage: bool)
                     result = event["result"]
                 case _:
                     pass  # load and prompt-processing progress have no OpenAI counterpart
-    yield chunk({}, _finish_reason(run))
+    finish = _finish_reason(run)
+    if completion.tool_calls:
+        delta, finish = _streamed_calls(run, completion, result)
+        yield chunk(delta, None)
+    yield chunk({}, finish)
     if include_usage:
         usage = _usage(run, int(result["stats"]["input_tokens"]))
         yield data_frame(
@@ -239,3 +271,11 @@ async def _chunks(run: ChatRun, completion: _Completion, *, include_usage: bool)
             | {"system_fingerprint": completion.model, "choices": [], "usage": usage}
         )
     yield data_frame("[DONE]")
+
+
+def _streamed_calls(run: ChatRun, completion: _Completion, result: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A tool-calling turn's one delta (every call whole, by index) and its finish reason; cut off, the text."""
+    if run.cut_short:
+        return {"content": _joined(result, "message")}, _finish_reason(run)
+    calls = [{"index": index, **call} for index, call in enumerate(completion.tool_calls)]
+    return {"tool_calls": calls}, "tool_calls"

@@ -118,11 +118,15 @@ class ChatRun:
         if error is not None:
             self.failed = True
             yield {"type": "error", "error": error}
-            yield {"type": "chat.end", "result": self._result()}
-            return
-        found = self.state.find_instance(plan.instance_id)
-        if found is not None:
-            found[1].last_used = time.monotonic()
+        else:
+            async for event in self._generation():
+                yield event
+        yield {"type": "chat.end", "result": self._result()}
+
+    async def _generation(self) -> AsyncIterator[Event]:
+        """Prompt processing, reasoning, the scripted tool call and the message, within the output budget."""
+        plan = self.plan
+        self._touch_instance()
         reasoning_budget, message_budget = self._budgets()
         async for event in self._prompt_processing():
             yield event
@@ -135,14 +139,20 @@ class ChatRun:
                 yield event
             async for event in self._prompt_processing():
                 yield event
-        if plan.reply is not None:
-            words = plan.reply[:message_budget]
-        else:
-            words = reply_tokens(plan.entry.key, plan.system_prompt, plan.user.content, plan.turn, message_budget)
         self.cut_short = message_budget < self._reply_length()
-        async for event in self._message(words):
+        async for event in self._message(self._reply_words(message_budget)):
             yield event
-        yield {"type": "chat.end", "result": self._result()}
+
+    def _touch_instance(self) -> None:
+        found = self.state.find_instance(self.plan.instance_id)
+        if found is not None:
+            found[1].last_used = time.monotonic()
+
+    def _reply_words(self, budget: int) -> list[str]:
+        plan = self.plan
+        if plan.reply is not None:
+            return plan.reply[:budget]
+        return reply_tokens(plan.entry.key, plan.system_prompt, plan.user.content, plan.turn, budget)
 
     def _budgets(self) -> tuple[int, int]:
         # Reasoning spends the max_output_tokens budget first, so a small budget can leave an empty message.

@@ -7,11 +7,13 @@ load progress, a first-token delay and tokens arriving at a believable pace.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from typing import get_args
 
+from lms_mcp.simulator.agent_script import AgentScript
 from lms_mcp.simulator.config import JsonMode, SimulatorConfig
 from lms_mcp.simulator.profiles import DEFAULT_PROFILE, PROFILE_NAMES, profiles_help
 from lms_mcp.simulator.serve import bind_socket, serve_forever
@@ -46,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="structured answers of /v1/chat/completions: valid, cut-off JSON, or JSON breaking the schema",
     )
     parser.add_argument(
+        "--agent-script",
+        type=_agent_script,
+        metavar="FILE",
+        help="JSON file of the tool calls /v1/chat/completions makes when offered tools: "
+        '{"turns": [[{"name": "list_files", "arguments": {"path": "."}}], ...], "forever": false, '
+        '"answer": "...", "obey_files": false, "turn_seconds": 0}',
+    )
+    parser.add_argument(
         "--api-token",
         action="append",
         default=[],
@@ -65,7 +75,16 @@ def config_from(args: argparse.Namespace) -> SimulatorConfig:
         reply_tokens=args.reply_tokens,
         api_tokens=list(args.api_token),
         json_mode=args.json_mode,
+        agent=args.agent_script,
     )
+
+
+def _agent_script(path: str) -> AgentScript:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return AgentScript.from_json(json.load(file))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read an agent script from {path}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lms_mcp.simulator.agent_script import AgentScript
 from lms_mcp.simulator.catalog import Downloadable, ModelEntry, default_catalog, default_downloadable
 from lms_mcp.simulator.profiles import DEFAULT_PROFILE, Profile, profile_named
 
@@ -40,6 +41,9 @@ class SimulatorConfig:
     allow_ephemeral_mcp: bool = False
     allow_mcp_json: bool = False
     json_mode: JsonMode = "valid"
+    # The function calls /v1/chat/completions makes when a request offers tools (agent_script.py); None: it
+    # answers at once, like a model that never uses its tools.
+    agent: AgentScript | None = None
 
     def __post_init__(self) -> None:
         profile_named(self.profile)

@@ -12,6 +12,15 @@ from typing import Any, Literal, cast
 
 from lms_mcp.simulator.errors import ApiError, openai_error
 from lms_mcp.simulator.generation import user_text_of
+from lms_mcp.simulator.openai_tools import (
+    FunctionTool,
+    ToolChoice,
+    check_pairing,
+    parse_tool_calls,
+    parse_tool_choice,
+    parse_tools,
+    tool_call_id,
+)
 from lms_mcp.simulator.state import Message
 
 # Observed verbatim, as a bare string rather than an error object (API.md §3.4).
@@ -19,10 +28,11 @@ RESPONSE_FORMAT_ERROR = "'response_format.type' must be 'json_schema' or 'text'"
 # Observed verbatim for every image URL LM Studio will not take: remote URLs, and WebP data URLs on the builds that
 # refuse them (lmstudio-bug-tracker#1027, #1752, #1839; cline/cline#9902 shows the HTTP 400).
 IMAGE_URL_ERROR = "'url' field must be a base64 encoded image."
-_ROLES: dict[object, Literal["system", "user", "assistant"]] = {
+_ROLES: dict[object, Literal["system", "user", "assistant", "tool"]] = {
     "system": "system",
     "user": "user",
     "assistant": "assistant",
+    "tool": "tool",
 }
 _DATA_URL = re.compile(r"^data:image/(?P<format>[A-Za-z0-9.+-]+);base64,(?P<data>[A-Za-z0-9+/]+={0,2})$")
 # Documented or commonly sent sampling and server options: accepted and type-checked, but they do not change
@@ -44,6 +54,9 @@ class CompletionRequest:
     json_schema: object | None
     # LM Studio's thinking switch on this route ("none" turns it off); None when not sent.
     reasoning_effort: str | None = None
+    # Function tools the model may call, and whether it must or must not.
+    tools: list[FunctionTool] | None = None
+    tool_choice: ToolChoice = ToolChoice()
 
 
 def parse_completion_request(raw: object, *, refuse_webp: bool = False) -> CompletionRequest:
@@ -59,6 +72,7 @@ def parse_completion_request(raw: object, *, refuse_webp: bool = False) -> Compl
     _check_options(body)
     stream_options = _optional(body, "stream_options", dict, "an object")
     include_usage = _optional(_object(stream_options), "include_usage", bool, "a boolean")
+    tools = parse_tools(body.get("tools"))
     return CompletionRequest(
         model=model,
         messages=_messages(body.get("messages"), refuse_webp),
@@ -67,6 +81,8 @@ def parse_completion_request(raw: object, *, refuse_webp: bool = False) -> Compl
         include_usage=bool(include_usage),
         json_schema=_json_schema(body.get("response_format")),
         reasoning_effort=_optional(body, "reasoning_effort", str, "a string"),
+        tools=tools,
+        tool_choice=parse_tool_choice(body.get("tool_choice"), tools),
     )
 
 
@@ -83,12 +99,27 @@ def _messages(value: object, refuse_webp: bool) -> list[Message]:
         fields = cast(dict[str, object], item)
         role = _ROLES.get(fields.get("role"))
         if role is None:
-            raise openai_error(400, f"'{where}.role' must be 'system', 'user' or 'assistant'.", param="messages")
-        text, images = _content(fields.get("content"), where, role, refuse_webp)
-        messages.append(Message(role, text, images))
+            raise openai_error(
+                400, f"'{where}.role' must be 'system', 'user', 'assistant' or 'tool'.", param="messages"
+            )
+        messages.append(_message(fields, where, role, refuse_webp))
     if not any(message.role == "user" for message in messages):
         raise openai_error(400, "'messages' must contain a user message.", param="messages")
+    check_pairing(messages)
     return messages
+
+
+def _message(
+    fields: dict[str, object], where: str, role: Literal["system", "user", "assistant", "tool"], refuse_webp: bool
+) -> Message:
+    calls = parse_tool_calls(fields["tool_calls"], where) if role == "assistant" and "tool_calls" in fields else ()
+    if role != "assistant" and "tool_calls" in fields:
+        raise openai_error(400, f"'{where}.tool_calls' is only allowed on assistant messages.", param="messages")
+    if role != "tool" and "tool_call_id" in fields:
+        raise openai_error(400, f"'{where}.tool_call_id' is only allowed on tool messages.", param="messages")
+    answered = tool_call_id(fields.get("tool_call_id"), where) if role == "tool" else None
+    text, images = _content(fields.get("content"), where, role, refuse_webp)
+    return Message(role, text, images, tool_calls=calls, tool_call_id=answered)
 
 
 def _content(value: object, where: str, role: str, refuse_webp: bool) -> tuple[str, int]:

@@ -87,48 +87,58 @@ class RecordingMiddleware:
             self.recorder.end(record)
 
     async def _run(self, scope: Scope, receive: Receive, send: Send, raw: bytes, record: RequestRecord) -> None:
-        gone = anyio.Event()
-        delivered = False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": raw, "more_body": False}
-            await gone.wait()
-            return {"type": "http.disconnect"}
-
-        async def tracked_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                record.status = int(message["status"])
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                # Marked before sending, so the disconnect that follows a finished response is not blamed on the
-                # client, and so a client that has its whole response never sees the request still in flight.
-                record.completed = True
-                self.recorder.end(record)
-            await send(message)
-
+        exchange = _Exchange(self.recorder, record, raw, receive, send)
         try:
             async with anyio.create_task_group() as group:
-
-                async def watch() -> None:
-                    while True:
-                        message = await receive()
-                        if message["type"] == "http.disconnect":
-                            if not record.completed:
-                                record.disconnected = True
-                                gone.set()
-                                group.cancel_scope.cancel()
-                            return
-
-                group.start_soon(watch)
-                await self.app(scope, replay, tracked_send)
+                group.start_soon(exchange.watch, group.cancel_scope)
+                await self.app(scope, exchange.replay, exchange.tracked_send)
                 group.cancel_scope.cancel()
         except BaseExceptionGroup as errors:
             # The watcher never fails, so this is the app's own exception: pass it on unwrapped for a clear 500.
             if len(errors.exceptions) == 1:
                 raise errors.exceptions[0] from None
             raise
+
+
+class _Exchange:
+    """The app's side of one request: the body replayed once, the response tracked, a hang-up noticed."""
+
+    def __init__(self, recorder: Recorder, record: RequestRecord, raw: bytes, receive: Receive, send: Send) -> None:
+        self.recorder = recorder
+        self.record = record
+        self.raw = raw
+        self.receive = receive
+        self.send = send
+        self.gone = anyio.Event()
+        self.delivered = False
+
+    async def replay(self) -> Message:
+        if not self.delivered:
+            self.delivered = True
+            return {"type": "http.request", "body": self.raw, "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def tracked_send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.record.status = int(message["status"])
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            # Marked before sending, so the disconnect that follows a finished response is not blamed on the
+            # client, and so a client that has its whole response never sees the request still in flight.
+            self.record.completed = True
+            self.recorder.end(self.record)
+        await self.send(message)
+
+    async def watch(self, cancel_scope: anyio.CancelScope) -> None:
+        """Wait for the client's disconnect; before the response is complete it cancels the app."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                if not self.record.completed:
+                    self.record.disconnected = True
+                    self.gone.set()
+                    cancel_scope.cancel()
+                return
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, bool]:

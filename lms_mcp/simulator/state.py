@@ -15,10 +15,22 @@ from lms_mcp.simulator.downloads import DownloadJob
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function call an assistant message made (OpenAI-compatible route): `arguments` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class Message:
-    role: Literal["system", "user", "assistant"]
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
     images: int = 0
+    # An assistant turn's function calls, and the call a `tool` message answers.
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass

@@ -20,6 +20,7 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any, cast
 
 from lms_mcp.simulator.generation import pseudo_word
@@ -45,6 +46,9 @@ _TYPE_KEYWORDS = (
 )
 # Tried in order when a value the schema must reject is needed; the first definitely rejected one is used.
 _WRONG_VALUES: tuple[Any, ...] = ("not-what-the-schema-wants", 12345.5, None, True, [], {})
+# Keywords whose merged value is the tighter of two numbers.
+_LOWER_LIMITS = ("minimum", "minLength", "minItems", "minProperties")
+_UPPER_LIMITS = ("maximum", "maxLength", "maxItems", "maxProperties")
 
 
 class SchemaError(ValueError):
@@ -53,7 +57,11 @@ class SchemaError(ValueError):
 
 def generate(schema: object, seed: str) -> Any:
     """A JSON value that validates against `schema`; the same schema and seed always give the same value."""
-    return _Builder(schema, seed).value(schema, "$", 0)
+    try:
+        return _Builder(schema, seed).value(schema, "$", 0)
+    except RecursionError:
+        # A schema that refers to itself without end (`{"allOf": [{"$ref": "#"}]}`): no grammar to compile.
+        raise SchemaError("the schema refers to itself without end") from None
 
 
 def violate(schema: object, document: object) -> Any:
@@ -86,34 +94,49 @@ class _Builder:
     def __init__(self, root: object, seed: str) -> None:
         self.root = root
         self.seed = seed
+        # How a value of each JSON type is made from its (resolved) schema, path and depth.
+        self._makers: dict[str, Callable[[Schema, str, int], Any]] = {
+            "object": self._object,
+            "array": self._array,
+            "string": lambda schema, path, _depth: self._string(schema, path),
+            "integer": lambda schema, path, _depth: self._integer(schema, path),
+            "number": lambda schema, path, _depth: self._number(schema, path),
+            "boolean": lambda _schema, path, _depth: self.number(path) % 2 == 0,
+            "null": lambda _schema, _path, _depth: None,
+        }
 
     # --- schema resolution -----------------------------------------------------------------------------------
 
     def resolve(self, schema: object) -> Schema | bool:
         """The schema with `$ref`s followed and `allOf` merged in, as one schema object (or a boolean schema)."""
-        for _ in range(_MAX_REF_HOPS):
-            if not isinstance(schema, dict) or "$ref" not in schema:
-                break
-            fields = cast(Schema, schema)
-            target = self._pointer(fields["$ref"])
-            rest = {key: value for key, value in fields.items() if key != "$ref"}
-            if not rest or target is False:
-                schema = target
-            elif target is True:
-                schema = rest
-            elif isinstance(target, dict):
-                schema = _merge(cast(Schema, target), rest)
-            else:
-                raise SchemaError(f"$ref {fields['$ref']} does not point to a schema")
-        else:
-            raise SchemaError("$ref chain does not end")
+        schema = self._follow_refs(schema)
         if isinstance(schema, bool):
             return schema
         if not isinstance(schema, dict):
             raise SchemaError(f"a schema must be an object or a boolean, not {json.dumps(schema)}")
         fields = cast(Schema, schema)
-        if "allOf" not in fields:
-            return fields
+        return self._merge_all_of(fields) if "allOf" in fields else fields
+
+    def _follow_refs(self, schema: object) -> object:
+        for _ in range(_MAX_REF_HOPS):
+            if not isinstance(schema, dict) or "$ref" not in schema:
+                return cast(object, schema)
+            schema = self._follow_ref(cast(Schema, schema))
+        raise SchemaError("$ref chain does not end")
+
+    def _follow_ref(self, fields: Schema) -> object:
+        """One `$ref` hop: its target, with the keywords beside the `$ref` merged in."""
+        target = self._pointer(fields["$ref"])
+        rest = {key: value for key, value in fields.items() if key != "$ref"}
+        if not rest or target is False:
+            return target
+        if target is True:
+            return rest
+        if isinstance(target, dict):
+            return _merge(cast(Schema, target), rest)
+        raise SchemaError(f"$ref {fields['$ref']} does not point to a schema")
+
+    def _merge_all_of(self, fields: Schema) -> Schema | bool:
         merged: Schema = {key: value for key, value in fields.items() if key != "allOf"}
         for part in _list(fields["allOf"]):
             resolved = self.resolve(part)
@@ -154,31 +177,21 @@ class _Builder:
         if "const" in resolved:
             return resolved["const"]
         if "enum" in resolved:
-            options = _list(resolved["enum"])
-            fitting = [option for option in options if not kinds or any(_is_type(option, kind) for kind in kinds)]
-            if not fitting:
-                raise SchemaError(f"no enum value at {path} has an allowed type")
-            return fitting[self.number(path) % len(fitting)]
+            return self._enum(resolved, kinds, path)
         kind = next((kind for kind in kinds if kind != "null"), kinds[0] if kinds else _inferred_type(resolved))
         if kind == _NO_TYPE:
             raise SchemaError(f"the allOf members at {path} have no type in common")
-        match kind:
-            case "object":
-                return self._object(resolved, path, depth)
-            case "array":
-                return self._array(resolved, path, depth)
-            case "string":
-                return self._string(resolved, path)
-            case "integer":
-                return self._integer(resolved, path)
-            case "number":
-                return self._number(resolved, path)
-            case "boolean":
-                return self.number(path) % 2 == 0
-            case "null":
-                return None
-            case _:
-                raise SchemaError(f"unknown type {json.dumps(kind)} at {path}")
+        make = self._makers.get(kind)
+        if make is None:
+            raise SchemaError(f"unknown type {json.dumps(kind)} at {path}")
+        return make(resolved, path, depth)
+
+    def _enum(self, schema: Schema, kinds: list[str], path: str) -> Any:
+        options = _list(schema["enum"])
+        fitting = [option for option in options if not kinds or any(_is_type(option, kind) for kind in kinds)]
+        if not fitting:
+            raise SchemaError(f"no enum value at {path} has an allowed type")
+        return fitting[self.number(path) % len(fitting)]
 
     def _choose(self, schema: Schema, keyword: str, depth: int) -> Schema | bool:
         """The first option that can be satisfied, merged with the keywords beside the `anyOf`/`oneOf`."""
@@ -280,34 +293,12 @@ class _Builder:
         return text
 
     def _formatted(self, fmt: object, path: str) -> str:
-        word = self.word(path)
-        digest = self.digest(path)
-        month, day, hour, minute = 1 + digest[0] % 12, 1 + digest[1] % 28, digest[2] % 24, digest[3] % 60
-        match fmt:
-            case "date-time":
-                return f"2024-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:00Z"
-            case "date":
-                return f"2024-{month:02d}-{day:02d}"
-            case "time":
-                return f"{hour:02d}:{minute:02d}:00Z"
-            case "email" | "idn-email":
-                return f"{word}@example.com"
-            case "hostname" | "idn-hostname":
-                return f"{word}.example.com"
-            case "uri" | "url" | "iri":
-                return f"https://example.com/{word}"
-            case "uri-reference" | "iri-reference":
-                return f"/{word}"
-            case "uuid":
-                return str(uuid.UUID(bytes=digest[:16], version=4))
-            case "ipv4":
-                return f"192.0.2.{digest[4] % 255}"
-            case "ipv6":
-                return f"2001:db8::{digest[4]:x}"
-            case "duration":
-                return f"P{day}D"
-            case _:
-                return word
+        if not isinstance(fmt, str):
+            return self.word(path)
+        from_digest = _DIGEST_FORMATS.get(fmt)
+        if from_digest is not None:
+            return from_digest(self.digest(path))
+        return _WORD_FORMATS.get(fmt, "{}").format(self.word(path))
 
     def _integer(self, schema: Schema, path: str) -> int:
         low, high = _bounds(schema)
@@ -382,34 +373,71 @@ class _Builder:
         return pseudo_word(f"{self.seed}\n{path}")
 
 
+def _date(digest: bytes) -> str:
+    return f"2024-{1 + digest[0] % 12:02d}-{_day(digest):02d}"
+
+
+def _day(digest: bytes) -> int:
+    return 1 + digest[1] % 28
+
+
+def _time(digest: bytes) -> str:
+    return f"{digest[2] % 24:02d}:{digest[3] % 60:02d}:00Z"
+
+
+# String formats made from the path's digest, and those that frame the path's word (any other: the bare word).
+_DIGEST_FORMATS: dict[str, Callable[[bytes], str]] = {
+    "date-time": lambda digest: f"{_date(digest)}T{_time(digest)}",
+    "date": _date,
+    "time": _time,
+    "uuid": lambda digest: str(uuid.UUID(bytes=digest[:16], version=4)),
+    "ipv4": lambda digest: f"192.0.2.{digest[4] % 255}",
+    "ipv6": lambda digest: f"2001:db8::{digest[4]:x}",
+    "duration": lambda digest: f"P{_day(digest)}D",
+}
+_WORD_FORMATS = {
+    "email": "{}@example.com",
+    "idn-email": "{}@example.com",
+    "hostname": "{}.example.com",
+    "idn-hostname": "{}.example.com",
+    "uri": "https://example.com/{}",
+    "url": "https://example.com/{}",
+    "iri": "https://example.com/{}",
+    "uri-reference": "/{}",
+    "iri-reference": "/{}",
+}
+
+
 def _merge(first: Schema, second: Schema) -> Schema:
     """Both schemas at once (as far as the generator needs): constraints combine, sub-schemas nest in allOf."""
     merged = dict(first)
     for key, value in second.items():
-        if key not in merged:
-            merged[key] = value
-            continue
-        mine = merged[key]
-        if key == "required":
-            merged[key] = list(dict.fromkeys([*_strings(mine), *_strings(value)]))
-        elif key in ("properties", "patternProperties", "$defs", "definitions"):
-            both = dict(_schema_map(mine))
-            for name, sub in _schema_map(value).items():
-                both[name] = {"allOf": [both[name], sub]} if name in both else sub
-            merged[key] = both
-        elif key == "type":
-            merged[key] = _type_intersection(_types(mine), _types(value))
-        elif key == "enum":
-            allowed = {_canonical(option) for option in _list(value)}
-            merged[key] = [option for option in _list(mine) if _canonical(option) in allowed]
-        elif key in ("minimum", "minLength", "minItems", "minProperties") and _is_number(mine) and _is_number(value):
-            merged[key] = max(mine, value)
-        elif key in ("maximum", "maxLength", "maxItems", "maxProperties") and _is_number(mine) and _is_number(value):
-            merged[key] = min(mine, value)
-        elif isinstance(mine, dict | bool) and isinstance(value, dict | bool) and key not in ("const", "default"):
-            merged[key] = {"allOf": [mine, value]}
-        # Anything else (e.g. two anyOfs, two patterns): the first one wins; good enough for generation.
+        merged[key] = _combined(key, merged[key], value) if key in merged else value
     return merged
+
+
+def _combined(key: str, mine: Any, value: Any) -> Any:
+    """One keyword both merged schemas have, as both at once."""
+    if key == "required":
+        return list(dict.fromkeys([*_strings(mine), *_strings(value)]))
+    if key in ("properties", "patternProperties", "$defs", "definitions"):
+        both = dict(_schema_map(mine))
+        for name, sub in _schema_map(value).items():
+            both[name] = {"allOf": [both[name], sub]} if name in both else sub
+        return both
+    if key == "type":
+        return _type_intersection(_types(mine), _types(value))
+    if key == "enum":
+        allowed = {_canonical(option) for option in _list(value)}
+        return [option for option in _list(mine) if _canonical(option) in allowed]
+    if key in _LOWER_LIMITS and _is_number(mine) and _is_number(value):
+        return max(mine, value)
+    if key in _UPPER_LIMITS and _is_number(mine) and _is_number(value):
+        return min(mine, value)
+    if isinstance(mine, dict | bool) and isinstance(value, dict | bool) and key not in ("const", "default"):
+        return {"allOf": [cast(object, mine), cast(object, value)]}
+    # Anything else (e.g. two anyOfs, two patterns): the first one wins; good enough for generation.
+    return cast(object, mine)
 
 
 def _type_intersection(first: list[str], second: list[str]) -> list[str]:

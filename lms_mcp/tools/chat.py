@@ -19,6 +19,7 @@ from ..app_state import AppState
 from ..lmstudio import ModelNotFoundError
 from ..lmstudio.models import Integration
 from ..sessions import Session
+from ..team.identity import calling_client
 from .arguments import (
     ContextLengthArg,
     FilesArg,
@@ -49,6 +50,7 @@ from .integrations import check_integrations
 from .native import native_turn
 from .progress import ChatProgress
 from .results import tool_result
+from .savings import context_saved
 from .structured import check_schema, structured_turn
 
 
@@ -92,6 +94,9 @@ async def take_turn(ctx: Context[AppState], call: ChatCall, current: Session | N
         listing = await state.client.list_models()
         raise model_not_found(model, [m.key for m in listing.models]) from None
     result.notes[:0] = notes
+    if call.files and isinstance(content, list):
+        read = sum(len(item.content.encode("utf-8")) for item in content[: len(call.files)] if item.type == "text")
+        result.context_saved = context_saved(read, result.answer)
     return result
 
 
@@ -145,7 +150,7 @@ async def chat(
     if json_schema is not None:
         # Checking against the metaschema is pure Python, up to a few tenths of a second: off the event loop.
         await anyio.to_thread.run_sync(check_schema, json_schema)
-    sessions = ctx.request_context.lifespan_context.sessions
+    sessions = ctx.request_context.lifespan_context.sessions.of(calling_client())
     async with sessions.turn(session) as current:
         result = await take_turn(ctx, call, current)
         if session is not None and call.model is not None and result.response_id:

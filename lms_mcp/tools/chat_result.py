@@ -5,6 +5,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..lmstudio.models import ChatResponse, InvalidToolCallItem, ToolCallItem
+from .savings import ContextSaved, saved_text
 
 
 class ChatStats(BaseModel):
@@ -35,6 +36,7 @@ class ChatResult(BaseModel):
     parsed: Any = Field(default=None, description="With json_schema: the answer as JSON, validated")
     reasoning: str | None = Field(default=None, description="The model's thinking, with include_reasoning=true")
     notes: list[str] = Field(default_factory=list[str], description="Things the caller should know or do")
+    context_saved: ContextSaved | None = Field(default=None, description="With files: the caller's context saved")
 
 
 def _provider(info: Any) -> str | None:
@@ -99,6 +101,8 @@ def render_chat(result: ChatResult) -> str:
     if result.stats.tokens_per_second:
         facts.append(f"{result.stats.tokens_per_second:.1f} tok/s")
     facts += [f"tool {call.tool}: {'failed' if call.error else 'ok'}" for call in result.tool_calls]
+    if result.context_saved is not None:
+        facts.append(saved_text(result.context_saved))
     parts = [result.answer or "(empty answer)"]
     if result.reasoning:
         parts.insert(0, f"<reasoning>\n{result.reasoning}\n</reasoning>")

@@ -59,6 +59,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "TIMEOUT"
     INVALID_ANSWER = "INVALID_ANSWER"
     UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 class BridgeError(Exception):

@@ -10,6 +10,7 @@ import anyio
 from ..app_state import AppState
 from ..lmstudio.models import ChatRequest, ChatResponse, InputItem
 from ..lmstudio.streaming import ChatEnd, ErrorEvent
+from ..team.identity import calling_client
 from .chat_call import ChatCall
 from .chat_result import ChatResult, build_result
 from .errors import BridgeError, ErrorCode
@@ -44,7 +45,7 @@ async def stream_chat(
     """Run one streamed chat in a prediction slot, reporting progress: the final response and any mid-stream error."""
     error: ErrorEvent | None = None
     response: ChatResponse | None = None
-    async with state.predictions.slot(progress.queued, state.settings.progress_interval):
+    async with state.predictions.slot(progress.queued, state.settings.progress_interval, calling_client()):
         async with aclosing(state.client.chat_stream(request)) as events:
             async for event in events:
                 if isinstance(event, ErrorEvent):

@@ -8,6 +8,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from ..app_state import AppState
+from ..team.identity import calling_client
 from .errors import BridgeError, ErrorCode, closest
 from .results import tool_result
 
@@ -30,7 +31,7 @@ class SessionReset(BaseModel):
 
 
 async def list_sessions(ctx: Context[AppState]) -> Annotated[CallToolResult, SessionList]:
-    """List the named chat sessions this server is keeping, most recent first."""
+    """List your named chat sessions on this server, most recent first."""
     sessions = [
         SessionInfo(
             session=s.name,
@@ -39,7 +40,7 @@ async def list_sessions(ctx: Context[AppState]) -> Annotated[CallToolResult, Ses
             last_response_id=s.response_id,
             updated_at=datetime.fromtimestamp(s.updated_at, UTC).isoformat(timespec="seconds"),
         )
-        for s in ctx.request_context.lifespan_context.sessions.all()
+        for s in ctx.request_context.lifespan_context.sessions.of(calling_client()).all()
     ]
     lines = [f"- {s.session}: {s.turns} turn(s) with {s.model}, last at {s.updated_at}" for s in sessions]
     text = "\n".join([f"{len(sessions)} session(s):", *lines]) if sessions else "No chat sessions yet."
@@ -51,7 +52,7 @@ async def reset_session(
     session: Annotated[str, Field(min_length=1, max_length=200, description="The session name to forget")],
 ) -> Annotated[CallToolResult, SessionReset]:
     """Forget a named chat session, so the next chat with that name starts a new conversation."""
-    store = ctx.request_context.lifespan_context.sessions
+    store = ctx.request_context.lifespan_context.sessions.of(calling_client())
     if not store.reset(session):
         nearby = closest(session, [s.name for s in store.all()])
         hint = f" Closest: {', '.join(nearby)}." if nearby else ""

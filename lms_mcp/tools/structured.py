@@ -27,6 +27,7 @@ from ..lmstudio.models import (
     ResponseFormat,
     TextPart,
 )
+from ..team.identity import calling_client
 from ..waiting import with_heartbeat
 from .chat_call import ChatCall
 from .chat_result import ChatResult, ChatStats
@@ -105,7 +106,7 @@ async def request_completion(state: AppState, request: CompletionRequest, progre
 
     try:
         with anyio.fail_after(limit):
-            async with state.predictions.slot(progress.queued, settings.progress_interval):
+            async with state.predictions.slot(progress.queued, settings.progress_interval, calling_client()):
                 return await with_heartbeat(
                     lambda: state.client.chat_completions(request, read_timeout=limit), beat, settings.progress_interval
                 )

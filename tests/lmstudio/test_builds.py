@@ -17,18 +17,12 @@ from lms_mcp.lmstudio.models import (
     ResponseFormat,
     TextPart,
 )
-from lms_mcp.simulator import PROFILE_NAMES, PROFILES, Simulator, serve_in_thread
+from lms_mcp.simulator import PROFILES, Simulator, serve_in_thread
+from tests.support import GEMMA, XHIGH
 
 pytestmark = pytest.mark.anyio
 
-GEMMA = "google/gemma-4-26b-a4b"
-XHIGH = "qwen/qwen3.8-27b"
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-
-
-@pytest.fixture(params=PROFILE_NAMES)
-def profile(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture

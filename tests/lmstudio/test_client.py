@@ -6,10 +6,6 @@ from contextlib import aclosing
 
 import httpx2
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from lms_mcp.lmstudio import (
     AuthInvalidError,
@@ -40,13 +36,12 @@ from lms_mcp.lmstudio.streaming import (
     ReasoningDelta,
 )
 from lms_mcp.simulator import Simulator, SimulatorConfig, reply_text, serve_in_thread
-from tests.support import wait_for
+from tests.support import GEMMA as LOADED
+from tests.support import LM_TOKEN as TOKEN
+from tests.support import QWEN as UNLOADED
+from tests.support import lm_studio_0_3, wait_for
 
 pytestmark = pytest.mark.anyio
-
-LOADED = "google/gemma-4-26b-a4b"
-UNLOADED = "qwen/qwen3-4b"
-TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
 
 
 @pytest.fixture
@@ -266,15 +261,6 @@ async def test_wrong_token_is_auth_invalid(auth_sim_url: str, token: str) -> Non
 async def test_right_token_is_sent_as_bearer(auth_sim_url: str) -> None:
     async with LMStudioClient(auth_sim_url, api_token=TOKEN) as client:
         assert (await client.list_models()).models
-
-
-def lm_studio_0_3() -> Starlette:
-    """LM Studio before 0.4 answers every unknown route with HTTP 200 and an error string."""
-
-    async def unexpected(request: Request) -> JSONResponse:
-        return JSONResponse({"error": f"Unexpected endpoint or method. ({request.method} {request.url.path})"})
-
-    return Starlette(routes=[Route("/{path:path}", unexpected, methods=["GET", "POST"])])
 
 
 async def test_an_lm_studio_before_0_4_is_not_a_v1_server() -> None:

@@ -1,9 +1,5 @@
 """Every LM Studio example payload (tests/fixtures/lmstudio, copied from LM Studio's docs) parses."""
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
 from pydantic import BaseModel
 
@@ -24,8 +20,8 @@ from lms_mcp.lmstudio.models import (
     UnloadResponse,
 )
 from lms_mcp.lmstudio.streaming import EVENT_TYPES, ChatEnd, ChatEvent, parse_event
-
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "lmstudio"
+from tests.support import LMSTUDIO_FIXTURES as FIXTURES
+from tests.support import lmstudio_fixture as load
 
 MODEL_FOR = {
     "api-v1-chat/request.": ChatRequest,
@@ -49,10 +45,6 @@ def payload_files() -> list[str]:
         for path in FIXTURES.glob("*/*.json")
         if any(str(path.relative_to(FIXTURES)).startswith(prefix) for prefix in MODEL_FOR)
     )
-
-
-def load(relative: str) -> Any:
-    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
 
 
 def test_every_v1_payload_has_a_model() -> None:

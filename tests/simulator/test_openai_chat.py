@@ -6,7 +6,6 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -14,19 +13,15 @@ import jsonschema
 import pytest
 
 from lms_mcp.simulator import Simulator, reply_text
+from tests.support import DEEPSEEK, EMBED, GEMMA, QWEN, XHIGH, loopback_http
+from tests.support import LM_TOKEN as TOKEN
+from tests.support import PNG_DATA_URL as PNG
+from tests.support import lmstudio_fixture as fixture
 
 pytestmark = pytest.mark.anyio
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "lmstudio"
 ROUTE = "/v1/chat/completions"
-TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
-GEMMA = "google/gemma-4-26b-a4b"
-QWEN = "qwen/qwen3-4b"
-DEEPSEEK = "deepseek-r1"
-EMBED = "text-embedding-nomic-embed-text-v1.5"
-XHIGH = "qwen/qwen3.8-27b"
 COMPLETION_ID = re.compile(r"^chatcmpl-[a-z0-9]{21}$")
-PNG = "data:image/png;base64,iVBORw0KGgo="
 
 Json = dict[str, Any]
 
@@ -123,12 +118,8 @@ SCHEMAS: dict[str, Json] = {
 
 @pytest.fixture
 async def lms(sim_url: str) -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient(base_url=sim_url, timeout=5.0, verify=False, trust_env=False) as client:
+    async with loopback_http(sim_url) as client:
         yield client
-
-
-def fixture(relative: str) -> Any:
-    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
 
 
 def structured(schema: Json, question: str = "Describe it.", **extra: Any) -> Json:
@@ -281,6 +272,7 @@ async def test_request_errors(lms: httpx2.AsyncClient) -> None:
         ({"model": GEMMA, "messages": user, "stream": "yes"}, 400, "stream"),
         ({"model": QWEN, "messages": image}, 400, "messages"),  # Qwen has no vision
         (structured({"$ref": "#/$defs/missing"}), 400, "response_format"),
+        (structured({"allOf": [{"$ref": "#"}]}), 400, "response_format"),  # refers to itself without end
         ({"model": GEMMA, "messages": user, "response_format": {"type": "json_schema"}}, 400, "response_format"),
     ]
     for body, status, param in cases:

@@ -22,29 +22,17 @@ from lms_mcp.simulator import (
 )
 from lms_mcp.simulator.catalog import gpt_oss
 from lms_mcp.simulator.cli import main as simulate
+from tests.support import GEMMA, QWEN, XHIGH, loopback_http
+from tests.support import PNG_DATA_URL as PNG
 
 pytestmark = pytest.mark.anyio
 
-GEMMA = "google/gemma-4-26b-a4b"  # reasons by default: allowed off/on
-QWEN = "qwen/qwen3-4b"  # no reasoning settings
-XHIGH = "qwen/qwen3.8-27b"  # allowed off/low/medium/xhigh/on
 GPT_OSS = "openai/gpt-oss-20b"  # allowed low/medium/high
 ROUTE = "/v1/chat/completions"
 SCHEMA = {"type": "object", "properties": {"joke": {"type": "string"}}, "required": ["joke"]}
 WEBP = "data:image/webp;base64," + base64.b64encode(b"RIFF\x1a\x00\x00\x00WEBPVP8 ").decode()
-PNG = "data:image/png;base64,iVBORw0KGgo="
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=PROFILE_NAMES)
-def profile(request: pytest.FixtureRequest) -> str:
-    return request.param
 
 
 @pytest.fixture
@@ -55,7 +43,7 @@ def sim(profile: str) -> Simulator:
 @pytest.fixture
 async def lms(sim: Simulator) -> AsyncIterator[httpx2.AsyncClient]:
     with serve_in_thread(sim) as url:
-        async with httpx2.AsyncClient(base_url=url, timeout=5.0, verify=False, trust_env=False) as client:
+        async with loopback_http(url) as client:
             yield client
 
 

@@ -22,25 +22,16 @@ from lms_mcp.simulator import (
     reply_text,
     serve_in_thread,
 )
+from tests.support import DEEPSEEK, EMBED, GEMMA, QWEN, XHIGH, loopback_http
+from tests.support import LM_TOKEN as TOKEN
+from tests.support import lmstudio_fixture as fixture
 
 pytestmark = pytest.mark.anyio
 
 REPO = Path(__file__).parents[2]
-FIXTURES = REPO / "tests" / "fixtures" / "lmstudio"
-TOKEN = "sk-lm-abcDEF78:abcDEF7890abcDEF7890"
-GEMMA = "google/gemma-4-26b-a4b"
-QWEN = "qwen/qwen3-4b"
-DEEPSEEK = "deepseek-r1"
-EMBED = "text-embedding-nomic-embed-text-v1.5"
-XHIGH = "qwen/qwen3.8-27b"
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -56,13 +47,8 @@ def simulator(sim_config: SimulatorConfig) -> Simulator:
 @pytest.fixture
 async def lms(simulator: Simulator) -> AsyncIterator[httpx2.AsyncClient]:
     with serve_in_thread(simulator) as url:
-        # Plain HTTP on loopback: skipping the default SSL context saves ~60 ms per client.
-        async with httpx2.AsyncClient(base_url=url, timeout=5.0, verify=False, trust_env=False) as client:
+        async with loopback_http(url) as client:
             yield client
-
-
-def fixture(relative: str) -> Any:
-    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
 
 
 def json_kind(value: object) -> str:

@@ -8,23 +8,12 @@
 - budget.py, progress.py, prompts.py: the bounds, what the host is told, what the model is told.
 
 This package knows nothing of MCP: the tool in lms_mcp/tools/delegate.py turns its outcome into a result.
+Only the light parts load with the package; the loop and the file tools (`loop`, `workspace_tools`) are
+imported where a delegation runs, so a server start does not pay for them.
 """
 
 from .budget import StopReason, size_text
-from .loop import Assignment, Delegation, DelegationTimedOut, Outcome, Step
 from .progress import DelegateProgress
 from .scope import Scope
-from .workspace_tools import Workspace
 
-__all__ = [
-    "Assignment",
-    "DelegateProgress",
-    "Delegation",
-    "DelegationTimedOut",
-    "Outcome",
-    "Scope",
-    "Step",
-    "StopReason",
-    "Workspace",
-    "size_text",
-]
+__all__ = ["DelegateProgress", "Scope", "StopReason", "size_text"]

@@ -8,14 +8,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from ..agent import Assignment, DelegateProgress, Delegation, DelegationTimedOut, Scope, Workspace
+from ..agent import DelegateProgress, Scope
 from ..app_state import AppState
 from ..lmstudio import ModelNotFoundError
 from ..lmstudio.models import CompletionChoiceMessage
@@ -27,6 +27,9 @@ from .delegate_result import DelegateResult, build_result, context_bytes, render
 from .errors import BridgeError, ErrorCode, model_not_found
 from .results import tool_result
 from .structured import REASONING_EFFORT, answer_text, check_schema, parse_answer
+
+if TYPE_CHECKING:
+    from ..agent.loop import Assignment
 
 TaskArg = Annotated[
     str,
@@ -82,6 +85,10 @@ async def delegate(
         await ctx.report_progress(value, None, message)
 
     progress = DelegateProgress(report, model=chosen.key, max_steps=max_steps)
+    # Here, not at the top: the loop and the file tools load with the first delegation, not at server start.
+    from ..agent.loop import Delegation, DelegationTimedOut
+    from ..agent.workspace_tools import Workspace
+
     try:
         outcome = await Delegation(state, assignment, Workspace(scope), progress).run()
     except DelegationTimedOut as exc:
@@ -116,6 +123,8 @@ def _assignment(
     json_schema: dict[str, Any] | None,
     state: AppState,
 ) -> Assignment:
+    from ..agent.loop import Assignment
+
     max_bytes = state.settings.max_delegate_bytes
     if chosen.context_length is not None:
         max_bytes = min(max_bytes, context_bytes(chosen.context_length))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from ..agent import Outcome, StopReason, size_text
+from ..agent import StopReason, size_text
 from .savings import ContextSaved, context_saved, saved_text
+
+if TYPE_CHECKING:
+    from ..agent.loop import Outcome
 
 
 class StepReport(BaseModel):

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from lms_mcp.agent import Scope, Workspace, workspace_tools
+from lms_mcp.agent import Scope, workspace_tools
 from lms_mcp.agent.budget import Budget
 from lms_mcp.agent.tool_specs import read_arguments
-from lms_mcp.agent.workspace_tools import ToolResult
+from lms_mcp.agent.workspace_tools import ToolResult, Workspace
 from lms_mcp.sandbox import FileRefused, Sandbox
 
 pytestmark = pytest.mark.anyio

@@ -29,11 +29,12 @@ from .waiting import PredictionSlots
 
 INSTRUCTIONS = """\
 Tools for a local LM Studio server. Use `chat` to hand work to a local model (summaries, drafts,
-extraction, classification, private data) without spending your own context; continue a
-conversation by passing the returned response_id as previous_response_id. Use `list_models` to see
-what is downloaded and loaded, `load_model` / `unload_model` to manage memory, and `download_model`
-then `download_status` to fetch new models. Errors start with a code (e.g. LMSTUDIO_UNREACHABLE)
-followed by what to do next."""
+extraction, classification, private data) without spending your own context: pass `files` and the
+server reads them; name a `session` to continue a conversation on later calls. Use `delegate` to hand
+over a task and a set of paths: the local model explores the files itself and only its answer comes
+back (treat it as unverified). Use `list_models` to see what is downloaded and loaded, `load_model` /
+`unload_model` to manage memory, and `download_model` then `download_status` to fetch new models.
+Errors start with a code (e.g. LMSTUDIO_UNREACHABLE) followed by what to do next."""
 
 
 class BridgeServer(MCPServer[AppState]):

@@ -215,7 +215,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_call_seconds",
         "--max-call-seconds",
         "LMS_MCP_MAX_CALL_SECONDS",
-        "longest a chat or load_model call may take in all (default 1800)",
+        "longest a chat, delegate or load_model call may take in all (default 1800)",
         _seconds,
         "SECONDS",
     ),

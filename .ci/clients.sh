@@ -28,7 +28,7 @@ NODE_MODULES=$CI_DIR/node_modules
 CALL_TIMEOUT=120        # seconds for one Inspector/mcpdo command
 CONNECT_TIMEOUT_MS=90000 # the Inspector's own limit for connecting (15 s by default: too short on a busy box)
 CONFORMANCE_TIMEOUT=150 # seconds for one conformance run
-EXPECTED_TOOLS=(chat list_models load_model unload_model download_model download_status embed list_sessions reset_session)
+EXPECTED_TOOLS=(chat list_models load_model unload_model download_model download_status embed list_sessions reset_session delegate)
 SPEC_VERSIONS=(2025-11-25 2026-07-28)
 LEGS=(stdio-legacy stdio-modern http-legacy http-modern)
 
@@ -233,6 +233,8 @@ leg() {  # JOB TRANSPORT ERA SIM_URL [MCP_URL]
     fi
     call embed '{"texts":["hello","world"],"model":"text-embedding-nomic-embed-text-v1.5"}' \
         model=text-embedding-nomic-embed-text-v1.5
+    call delegate '{"task":"Where is the token checked?","model":"qwen/qwen3-4b","paths":["lms_mcp"]}' \
+        stopped=finished
     call unload_model "{\"instance_id\":\"$instance\"}" "unloaded=[\"$instance\"]"
     call download_model '{"model":"ibm/granite-4-micro"}' status=downloading && job_id=$(get job_id)
     call download_status "{\"job_id\":\"$job_id\",\"wait_seconds\":20}" "job_id=$job_id" status=completed

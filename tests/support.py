@@ -20,7 +20,7 @@ import httpx2
 from mcp.types import CallToolResult, TextContent
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from lms_mcp.simulator import Simulator
@@ -84,6 +84,16 @@ def loopback_http(url: str) -> httpx2.AsyncClient:
     """A raw HTTP client for a server on loopback."""
     # Plain HTTP on loopback: skipping the default SSL context saves ~60 ms per client.
     return httpx2.AsyncClient(base_url=url, timeout=5.0, verify=False, trust_env=False)
+
+
+def another_web_server() -> Starlette:
+    """What answers on a port where some other web app runs: an HTML 404 page."""
+
+    async def not_found(_request: Request) -> HTMLResponse:
+        page = "<!DOCTYPE HTML><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
+        return HTMLResponse(page, status_code=404)
+
+    return Starlette(routes=[Route("/{path:path}", not_found, methods=["GET", "POST"])])
 
 
 def lm_studio_0_3() -> Starlette:

@@ -17,7 +17,7 @@ from lms_mcp.cli import main
 from lms_mcp.simulator import Simulator, SimulatorConfig, serve_in_thread
 from lms_mcp.tool_names import TOOL_NAMES
 from tests.support import LM_TOKEN as TOKEN
-from tests.support import child_env, fixed_json_server, free_port, lms_mcp_command, run_captured
+from tests.support import another_web_server, child_env, fixed_json_server, free_port, lms_mcp_command, run_captured
 
 
 def doctor(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -155,6 +155,14 @@ def test_doctor_does_not_take_a_server_that_says_it_is_not_lm_studio_for_lm_stud
     assert done.returncode == 1
     assert "answers, but says it is not LM Studio" in done.stdout
     assert "LM Studio answers" not in done.stdout
+
+
+def test_doctor_says_when_another_web_server_answers_without_its_html(doctor_here: Callable[..., Outcome]) -> None:
+    with serve_in_thread(another_web_server()) as url:
+        done = doctor_here(LMSTUDIO_BASE_URL=url)
+    assert done.returncode == 1
+    assert f"Something other than LM Studio answers at {url}" in done.stdout
+    assert "<" not in done.stdout.split("Claude Desktop")[0]  # no markup before the host configs
 
 
 def test_doctor_never_shows_credentials_in_the_address(doctor_here: Callable[..., Outcome], sim_url: str) -> None:

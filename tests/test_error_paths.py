@@ -7,14 +7,14 @@ import pytest
 from mcp import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, StreamingResponse
+from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from lms_mcp.server import build_server
 from lms_mcp.settings import Settings
 from lms_mcp.simulator import Simulator, serve_in_thread
 from tests.support import QWEN as MODEL
-from tests.support import lm_studio_0_3, text_of
+from tests.support import another_web_server, lm_studio_0_3, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -56,16 +56,6 @@ async def test_an_lm_studio_before_0_4_is_too_old_through_every_tool(tool: str, 
     assert result.is_error
     assert text_of(result).startswith("LMSTUDIO_TOO_OLD: "), text_of(result)
     assert "LM Studio 0.4 or newer" in text_of(result)
-
-
-def another_web_server() -> Starlette:
-    """What answers on a port where some other web app runs: an HTML 404 page."""
-
-    async def not_found(_request: Request) -> HTMLResponse:
-        page = "<!DOCTYPE HTML><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
-        return HTMLResponse(page, status_code=404)
-
-    return Starlette(routes=[Route("/{path:path}", not_found, methods=["GET", "POST"])])
 
 
 @pytest.mark.parametrize(("tool", "arguments"), [("list_models", {}), ("chat", {"prompt": "x", "model": MODEL})])

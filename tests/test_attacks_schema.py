@@ -251,3 +251,25 @@ async def test_a_fair_schema_with_patterns_still_comes_back_parsed(connect: Conn
     assert result.structured_content is not None
     parsed = result.structured_content["parsed"]
     assert isinstance(parsed["count"], int) and len(parsed["code"]) == 3 and parsed["code"].isupper()
+
+
+async def test_a_flood_of_hostile_schemas_runs_no_more_checks_at_once_than_allowed(
+    connect: Connect, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schema_guard, "CHECK_SECONDS", 0.5)
+    monkeypatch.setattr(schema_guard, "MAX_WORKERS", 1)
+    monkeypatch.setattr(schema_guard, "_peak", 0)
+    attackers = [await connect() for _ in range(3)]
+    results: list[Any] = []
+
+    async def attack(client: Client) -> None:
+        results.append(await chat_json(client, CATASTROPHIC))
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as group:
+            for client in attackers:
+                group.start_soon(attack, client)
+    assert len(results) == 3
+    assert all(text_of(result).startswith("INVALID_ANSWER: ") for result in results)
+    assert schema_guard.peak_workers() == 1  # the others waited for the one slot
+    assert not schema_guard.running_workers()

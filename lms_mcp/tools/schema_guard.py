@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import anyio
+from anyio.lowlevel import RunVar
 
 from .errors import BridgeError, ErrorCode
 
@@ -38,9 +40,15 @@ MAX_VALUES = 10_000
 MAX_PATTERN_CHARS = 5_000
 # Checking a fair answer takes ~0.1 s, nearly all of it starting the process.
 CHECK_SECONDS = 5.0
+# At most this many checks run at once, each able to burn CHECK_SECONDS of CPU: a flood of hostile schemas
+# waits its turn instead of taking every core from the event loop.
+MAX_WORKERS = max(2, os.cpu_count() or 2)
 
 _WORKER = Path(__file__).parent.parent / "schema_worker.py"
 _running: set[int] = set()
+_peak = 0
+# One limiter per event loop (a server has one; each test has its own).
+_slots: RunVar[anyio.CapacityLimiter] = RunVar("lms_mcp_schema_check_slots")
 _MESSAGE_CHARS = 500
 _ADVICE = "Try again, simplify the schema, or use a larger model."
 
@@ -48,6 +56,20 @@ _ADVICE = "Try again, simplify the schema, or use a larger model."
 def running_workers() -> frozenset[int]:
     """Process ids of the answer checks running now."""
     return frozenset(_running)
+
+
+def peak_workers() -> int:
+    """The most answer checks that have run at once in this process."""
+    return _peak
+
+
+def _worker_slots() -> anyio.CapacityLimiter:
+    try:
+        return _slots.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(MAX_WORKERS)
+        _slots.set(limiter)
+        return limiter
 
 
 @dataclass
@@ -162,13 +184,24 @@ def _unchecked(why: str, text: str, advice: str = _ADVICE) -> BridgeError:
 
 
 async def _judge(schema: dict[str, Any], text: str) -> dict[str, str]:
-    """The worker's verdict; it is killed when the time limit passes or the call is cancelled."""
+    """The worker's verdict, once a worker slot is free; it is killed when the time limit passes or the call is
+    cancelled."""
+    async with _worker_slots():
+        output, code = await _run_worker(json.dumps({"schema": schema, "answer": text}).encode("utf-8"), text)
+    try:
+        return json.loads(output) if code == 0 else {"detail": f"exit code {code}"}
+    except ValueError:
+        return {"detail": "unreadable verdict"}
+
+
+async def _run_worker(request: bytes, text: str) -> tuple[bytes, int | None]:
+    global _peak
     output, code = b"", None
-    request = json.dumps({"schema": schema, "answer": text}).encode("utf-8")
-    # -P: the worker's folder (lms_mcp/, which has an http.py) must not shadow the standard library.
+    # -P: nothing in the worker's folder may shadow the standard library.
     command = [sys.executable, "-P", str(_WORKER), str(math.ceil(CHECK_SECONDS) + 1)]
     process = await anyio.open_process(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
     _running.add(process.pid)
+    _peak = max(_peak, len(_running))
     try:
         assert process.stdin is not None and process.stdout is not None
         with anyio.move_on_after(CHECK_SECONDS) as limit:
@@ -186,10 +219,7 @@ async def _judge(schema: dict[str, Any], text: str) -> dict[str, str]:
         with anyio.CancelScope(shield=True):
             await process.aclose()
         _running.discard(process.pid)
-    try:
-        return json.loads(output) if code == 0 else {"detail": f"exit code {code}"}
-    except ValueError:
-        return {"detail": "unreadable verdict"}
+    return output, code
 
 
 def _timed_out(text: str) -> BridgeError:

@@ -43,9 +43,8 @@ from .arguments import (
 )
 from .chat_call import ChatCall, Sampling, check_arguments
 from .chat_inputs import build_input
-from .chat_models import check_capabilities, resolve_model
+from .chat_models import check_capabilities, resolve_model, unknown_model
 from .chat_result import ChatResult, render_chat
-from .errors import model_not_found
 from .integrations import check_integrations
 from .native import native_turn
 from .progress import ChatProgress
@@ -91,8 +90,7 @@ async def take_turn(ctx: Context[AppState], call: ChatCall, current: Session | N
         else:
             result = await native_turn(state, call, model, content, progress)
     except ModelNotFoundError:
-        listing = await state.client.list_models()
-        raise model_not_found(model, [m.key for m in listing.models]) from None
+        raise await unknown_model(state.client, model) from None
     result.notes[:0] = notes
     if call.files and isinstance(content, list):
         read = sum(len(item.content.encode("utf-8")) for item in content[: len(call.files)] if item.type == "text")

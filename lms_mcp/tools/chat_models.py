@@ -30,6 +30,12 @@ async def resolve_model(client: LMStudioClient, default_model: str | None) -> st
     )
 
 
+async def unknown_model(client: LMStudioClient, key: str) -> BridgeError:
+    """LM Studio said it has no such model: the error, with the closest keys it does have."""
+    listing = await client.list_models()
+    return model_not_found(key, [m.key for m in listing.models])
+
+
 def find_model(models: list[ModelInfo], name: str) -> ModelInfo | None:
     """The model a chat `model` names: a key, a loaded instance id (`key:2`) or a variant (`key@q4_k_m`)."""
     for info in models:

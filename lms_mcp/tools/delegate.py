@@ -22,11 +22,12 @@ from ..lmstudio.models import CompletionChoiceMessage
 from ..sandbox import FileRefused
 from .arguments import JsonSchemaArg, MaxOutputTokensArg, ModelArg, ReasoningArg
 from .chat_inputs import refused
+from .chat_models import unknown_model
 from .delegate_models import ToolModel, choose_tool_model
 from .delegate_result import DelegateResult, build_result, context_bytes, render_delegate
-from .errors import BridgeError, ErrorCode, model_not_found
+from .errors import BridgeError, ErrorCode
 from .results import tool_result
-from .structured import REASONING_EFFORT, answer_text, check_schema, parse_answer
+from .structured import answer_text, check_schema, parse_answer, reasoning_effort
 
 if TYPE_CHECKING:
     from ..agent.loop import Assignment
@@ -99,8 +100,7 @@ async def delegate(
             "LMS_MCP_MAX_CALL_SECONDS.",
         ) from None
     except ModelNotFoundError:
-        listing = await state.client.list_models()
-        raise model_not_found(chosen.key, [m.key for m in listing.models]) from None
+        raise await unknown_model(state.client, chosen.key) from None
     answer, parsed, notes = await _answer(outcome.final.message, json_schema)
     by_context = assignment.max_bytes < state.settings.max_delegate_bytes
     result = build_result(
@@ -134,7 +134,7 @@ def _assignment(
         max_steps=max_steps,
         max_bytes=max_bytes,
         max_output_tokens=max_output_tokens,
-        reasoning_effort=REASONING_EFFORT.get(reasoning, reasoning) if reasoning else None,
+        reasoning_effort=reasoning_effort(reasoning),
         json_schema=json_schema,
     )
 

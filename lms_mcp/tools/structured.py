@@ -39,7 +39,14 @@ from .schema_guard import check_bounds, metaschema_error, parse_answer
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
+# This route's name for "no thinking" is "none" (lmstudio-bug-tracker #2057).
 REASONING_EFFORT = {"off": "none"}
+
+
+def reasoning_effort(reasoning: str | None) -> str | None:
+    """chat's `reasoning` level as /v1/chat/completions takes it."""
+    return REASONING_EFFORT.get(reasoning, reasoning) if reasoning else None
+
 
 # jsonschema is imported where it is used: ~80 ms that a session without json_schema never needs.
 
@@ -87,8 +94,7 @@ def completion_request(call: ChatCall, model: str, content: str | list[InputItem
         min_p=sampling.min_p,
         repeat_penalty=sampling.repeat_penalty,
         max_tokens=sampling.max_output_tokens,
-        # This route's name for "no thinking" is "none" (lmstudio-bug-tracker #2057).
-        reasoning_effort=REASONING_EFFORT.get(call.reasoning, call.reasoning) if call.reasoning else None,
+        reasoning_effort=reasoning_effort(call.reasoning),
         response_format=ResponseFormat(
             type="json_schema",
             json_schema=JsonSchemaFormat(name="answer", schema=call.json_schema or {}, strict=True),

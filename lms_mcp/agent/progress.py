@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
+from ..printable import UNPRINTABLE
 from .budget import StopReason, size_text
 
 Report = Callable[[float, str], Awaitable[None]]
 
 # A path the model wrote is shown to the host: on one line, without control or bidi characters, not too long.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile(f"[{UNPRINTABLE}]")
 TARGET_CHARS = 80
 
 STOP_WORDS: dict[StopReason, str] = {

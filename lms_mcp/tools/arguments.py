@@ -5,9 +5,10 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ..lmstudio.models import EphemeralMcpIntegration, PluginIntegration
+from ..printable import UNPRINTABLE
 
 # Printable names only: a name is echoed in results, so it must not carry line breaks, escapes or bidi overrides.
-SESSION_NAME = r"^[^\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+$"
+SESSION_NAME = f"^[^{UNPRINTABLE}]+$"
 
 PromptArg = Annotated[str, Field(min_length=1, description="The task or question for the local model")]
 ModelArg = Annotated[

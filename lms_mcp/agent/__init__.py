@@ -12,8 +12,8 @@ Only the light parts load with the package; the loop and the file tools (`loop`,
 imported where a delegation runs, so a server start does not pay for them.
 """
 
-from .budget import StopReason, size_text
+from .budget import StopReason
 from .progress import DelegateProgress
 from .scope import Scope
 
-__all__ = ["DelegateProgress", "Scope", "StopReason", "size_text"]
+__all__ = ["DelegateProgress", "Scope", "StopReason"]

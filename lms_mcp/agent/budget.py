@@ -43,12 +43,3 @@ class Budget:
         if self.bytes_left == 0:
             return "budget"
         return None
-
-
-def size_text(count: int) -> str:
-    """A byte count as people read it: 812 B, 2.1 kB, 1.4 MB."""
-    if count < 1000:
-        return f"{count} B"
-    if count < 1_000_000:
-        return f"{count / 1000:.1f} kB"
-    return f"{count / 1_000_000:.1f} MB"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from ..printable import UNPRINTABLE
-from .budget import StopReason, size_text
+from ..printable import UNPRINTABLE, human_bytes
+from .budget import StopReason
 
 Report = Callable[[float, str], Awaitable[None]]
 
@@ -47,7 +47,7 @@ class DelegateProgress:
         if len(shown) > TARGET_CHARS:
             shown = shown[: TARGET_CHARS - 3] + "..."
         what = f"{tool} {shown}".rstrip()
-        outcome = size_text(size) if ok else "refused or failed"
+        outcome = human_bytes(size) if ok else "refused or failed"
         await self._send(f"step {self.steps}/{self._max_steps}: {what}, {outcome}")
 
     async def answering(self, stopped: StopReason) -> None:

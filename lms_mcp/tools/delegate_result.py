@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from ..agent import StopReason, size_text
+from ..agent import StopReason
+from ..printable import human_bytes
 from .savings import ContextSaved, context_saved, saved_text
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def build_result(
 ) -> DelegateResult:
     """`context`: the loaded context, when it (not LMS_MCP_MAX_DELEGATE_BYTES) set the reading budget."""
     template = CONTEXT_NOTE if outcome.stopped == "budget" and context else STOPPED_NOTES[outcome.stopped]
-    stop_note = template.format(max_steps=max_steps, bytes=size_text(outcome.bytes_read), context=context)
+    stop_note = template.format(max_steps=max_steps, bytes=human_bytes(outcome.bytes_read), context=context)
     truncated = outcome.final.finish_reason == "length"
     extra = [stop_note] if stop_note else []
     if truncated:

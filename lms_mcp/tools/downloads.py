@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from ..app_state import AppState
 from ..lmstudio.models import DownloadJob, DownloadRequest
-from .results import human_bytes, tool_result
+from ..printable import human_bytes
+from .results import tool_result
 
 
 class DownloadResult(BaseModel):

@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field
 from ..app_state import AppState
 from ..lmstudio import LMStudioClient
 from ..lmstudio.models import LoadRequest, LoadSettings, ModelInfo
+from ..printable import human_bytes
 from ..waiting import with_heartbeat
 from .errors import BridgeError, ErrorCode, model_not_found
-from .results import human_bytes, json_result, tool_result
+from .results import json_result, tool_result
 
 
 class InstanceSummary(BaseModel):

@@ -15,14 +15,3 @@ def tool_result(data: BaseModel, text: str) -> CallToolResult:
 def json_result(structured: dict[str, Any], text: str) -> CallToolResult:
     """A result whose structured content is already JSON values; the SDK checks it against the tool's output model."""
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
-
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from ..agent import size_text
+from ..printable import human_bytes
 
 BYTES_PER_TOKEN = 4
 RULE = "tokens = (read_bytes - answer_bytes) / 4, at 4 bytes per token; negative when the answer is the longer"
@@ -26,6 +26,6 @@ def context_saved(read_bytes: int, answer: str) -> ContextSaved:
 
 def saved_text(saved: ContextSaved) -> str:
     return (
-        f"context saved ~{saved.tokens:,} tokens ({size_text(saved.read_bytes)} read, "
-        f"{size_text(saved.answer_bytes)} returned; 4 bytes per token)"
+        f"context saved ~{saved.tokens:,} tokens ({human_bytes(saved.read_bytes)} read, "
+        f"{human_bytes(saved.answer_bytes)} returned; 4 bytes per token)"
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .files import FilePolicy
 from .lmstudio import LMStudioClient
+from .sandbox import Sandbox
 from .sessions import SessionStore
 from .settings import Settings
 from .waiting import PredictionSlots
@@ -18,4 +18,4 @@ class AppState:
     # The rest is shared by every connection of the process (HTTP and SSE sessions alike).
     predictions: PredictionSlots
     sessions: SessionStore
-    file_policy: FilePolicy
+    file_policy: Sandbox

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from . import __version__
 from .app_state import AppState
-from .files import FilePolicy
 from .lmstudio import LMStudioClient
+from .sandbox import Sandbox
 from .sessions import SessionStore
 from .settings import Settings
 from .team.calls import CallPolicy
@@ -67,7 +67,7 @@ def build_server(settings: Settings, *, transport: httpx2.AsyncBaseTransport | N
     """The lms-mcp server. It never calls LM Studio here: each tool call connects on demand."""
     predictions = PredictionSlots(settings.max_concurrent_predictions)
     sessions = SessionStore()
-    file_policy = FilePolicy.create(
+    file_policy = Sandbox.create(
         settings.allowed_dirs, settings.max_file_bytes, settings.max_total_file_bytes, remote=served_remotely(settings)
     )
 

@@ -96,3 +96,15 @@ async def test_a_webp_image_is_refused_before_the_structured_route(client: Clien
     assert not [r for r in sim.requests if r.path == "/v1/chat/completions"]
     # The native route takes it.
     ok(await client.call_tool("chat", {"prompt": "What is it?", "model": VISION, "images": [WEBP]}))
+
+
+async def test_a_model_listed_without_capabilities_gets_reasoning_and_images_passed_on(
+    client: Client, sim: Simulator
+) -> None:
+    # A side-loaded model can be listed with no `capabilities` at all: nothing is known, so nothing is refused.
+    [qwen] = [entry for entry in sim.config.catalog if entry.key == TEXT_ONLY]
+    qwen.lists_capabilities = False
+    await client.call_tool("chat", {"prompt": "x", "model": TEXT_ONLY, "reasoning": "high", "images": [WEBP]})
+    [body] = chat_bodies(sim)
+    assert body["reasoning"] == "high"
+    assert any(item.get("type") == "image" for item in body["input"])
